@@ -1,0 +1,114 @@
+# iroute - top-level build.  Plain make: `make` builds everything,
+# `make test` runs the test suites, `make run` the local demo.
+# SAN=address,undefined (or thread) builds an instrumented tree under
+# build/san-<name>/ so that it never mixes with the normal one.
+
+CC      ?= cc
+comma   := ,
+SAN     ?=
+ifeq ($(SAN),)
+BUILD   ?= build
+OPT     ?= -O2
+SANFLAGS :=
+else
+BUILD   ?= build/san-$(subst $(comma),-,$(SAN))
+OPT     ?= -O1
+SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -D_GNU_SOURCE -pthread -MMD -MP -Iruntime/include -Iruntime/src $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  += -lm -lrt
+
+LIB_SRCS   := $(wildcard runtime/src/*.c)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB        := $(BUILD)/lib/libiroute.a
+TEST_SRCS  := $(wildcard runtime/tests/*.c)
+TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BIN   := $(BUILD)/tests/iroute-tests
+BENCH_SRCS := $(wildcard runtime/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:runtime/bench/%.c=$(BUILD)/bin/iroute-bench-%)
+REPLAY_BIN := $(BUILD)/tests/fuzz-frame-replay
+FUZZ_TIME  ?= 60
+
+.PHONY: all deps test test-unit fuzz-replay bench bench-transport fuzz valgrind clean format run
+
+all: $(LIB) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TEST_BIN): $(TEST_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/bin/iroute-bench-%: $(BUILD)/obj/runtime/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(REPLAY_BIN): $(BUILD)/obj/runtime/fuzz/fuzz_frame.o $(BUILD)/obj/runtime/fuzz/replay.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit + integration suites (Check, CK_FORK), then the fuzz corpus replay.
+test: deps
+	@$(MAKE) --no-print-directory test-unit
+
+test-unit: $(TEST_BIN) $(REPLAY_BIN)
+	$(REPLAY_BIN) runtime/fuzz/corpus/frame
+	CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
+
+fuzz-replay: $(REPLAY_BIN)
+	$(REPLAY_BIN) runtime/fuzz/corpus/frame
+
+# libFuzzer (clang) for a bounded time (FUZZ_TIME seconds) over a scratch
+# copy of the committed corpus, so a run never rewrites the seeds.
+FUZZ_BIN := build/fuzz/fuzz-frame
+fuzz: deps
+	@mkdir -p build/fuzz/corpus-frame
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -Iruntime/include -Iruntime/src \
+		-fsanitize=fuzzer,address,undefined -o $(FUZZ_BIN) runtime/fuzz/fuzz_frame.c \
+		runtime/src/frame.c runtime/src/crc32c.c
+	cp -n runtime/fuzz/corpus/frame/* build/fuzz/corpus-frame/ 2>/dev/null || true
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4096 build/fuzz/corpus-frame runtime/fuzz/corpus/frame
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-transport
+
+bench-transport: $(BUILD)/bin/iroute-bench-transport
+	@mkdir -p build/bench
+	$(BUILD)/bin/iroute-bench-transport --json build/bench/transport.json
+
+# The test suites under valgrind (no fork, so that every test is checked).
+valgrind: $(TEST_BIN)
+	CK_FORK=no CK_DEFAULT_TIMEOUT=600 IROUTE_TEST_LIGHT=1 valgrind --error-exitcode=1 \
+		--leak-check=full --errors-for-leak-kinds=definite $(TEST_BIN)
+
+# The local demo.  Until the workflow runtime lands (function instances,
+# entry, coordinator), it measures the one-hop transports in quick mode.
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bin/iroute-bench-transport
+	@mkdir -p build/bench
+	$(BUILD)/bin/iroute-bench-transport --quick --json build/bench/transport-quick.json
+
+format:
+	clang-format -i runtime/include/iroute/*.h runtime/src/*.[ch] runtime/tests/*.[ch] \
+		runtime/bench/*.c runtime/fuzz/*.c
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,0 +1,18 @@
+/* tests.h - the suites of the one test runner (test_main.c). */
+#ifndef IROUTE_TESTS_H
+#define IROUTE_TESTS_H
+
+#include <check.h>
+
+Suite *sha256_suite(void);
+Suite *crc32c_suite(void);
+Suite *frame_suite(void);
+Suite *loop_suite(void);
+Suite *ring_suite(void);
+Suite *hello_suite(void);
+Suite *transport_suite(void);
+
+/* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
+int test_light(void);
+
+#endif
