@@ -37,19 +37,8 @@ int64_t ir_ring_space(struct ir_ring *r, uint64_t want)
 	return (int64_t)(r->cap - (r->pos - head));
 }
 
-void *ir_ring_reserve(struct ir_ring *r, uint64_t len)
-{
-	if (len > ir_ring_max_rec(r->cap))
-		return NULL;
-	uint64_t need = ir_ring_rec_size(len);
-	int64_t space = ir_ring_space(r, need);
-	if (space < 0 || (uint64_t)space < need)
-		return NULL;
-	r->reserved = len;
-	return (uint8_t *)ring_rec(r, r->pos) + IR_RING_REC_HDR;
-}
-
-int ir_ring_commit(struct ir_ring *r, uint64_t len, uint32_t flags)
+/* Publish a record; the caller decides about waking the consumer. */
+static void publish(struct ir_ring *r, uint64_t len, uint32_t flags)
 {
 	struct ir_ring_rec *rec = ring_rec(r, r->pos);
 	uint64_t next = r->pos + ir_ring_rec_size(len);
@@ -62,12 +51,41 @@ int ir_ring_commit(struct ir_ring *r, uint64_t len, uint32_t flags)
 	if (next - r->head < r->cap)
 		atomic_store_explicit(&ring_rec(r, next)->pos, 0, memory_order_relaxed);
 	/* A seq_cst exchange publishes and fences at once (one xchg on x86,
-	 * cheaper than a store + mfence).  With the seq_cst load below it pairs
-	 * with ir_ring_consumer_arm(): either the consumer sees our record on
-	 * its re-check, or we see it asleep. */
+	 * cheaper than a store + mfence). */
 	atomic_exchange_explicit(&rec->pos, r->pos + 1, memory_order_seq_cst);
 	r->pos = next;
+}
+
+void *ir_ring_reserve(struct ir_ring *r, uint64_t len)
+{
+	if (len > ir_ring_max_rec(r->cap))
+		return NULL;
+	uint64_t need = ir_ring_rec_size(len);
+	uint64_t off = ring_off(r, r->pos);
+	r->pad = 0;
+	/* Rewind (see IR_RING_REWIND_MIN) when the ring is empty and the record
+	 * fits in front of the consumer: the PAD goes out with the record. */
+	if (len >= IR_RING_REWIND_MIN && off != 0 && need <= off &&
+	    ir_ring_space(r, r->cap) == (int64_t)r->cap)
+		r->pad = r->cap - off;
+	int64_t space = ir_ring_space(r, r->pad + need);
+	if (space < 0 || (uint64_t)space < r->pad + need)
+		return NULL;
+	r->reserved = len;
+	r->resv = (uint8_t *)ring_rec(r, r->pos + r->pad) + IR_RING_REC_HDR;
+	return r->resv;
+}
+
+int ir_ring_commit(struct ir_ring *r, uint64_t len, uint32_t flags)
+{
+	if (r->pad)
+		publish(r, r->pad - IR_RING_REC_HDR, IR_RING_F_PAD);
+	publish(r, len, flags);
 	r->reserved = 0;
+	r->pad = 0;
+	/* The seq_cst exchange in publish() and this seq_cst load pair with
+	 * ir_ring_consumer_arm(): either the consumer sees our record on its
+	 * re-check, or we see it asleep. */
 	if (atomic_load_explicit(&r->ctl->consumer_sleeping, memory_order_seq_cst) &&
 	    atomic_exchange_explicit(&r->ctl->consumer_sleeping, 0, memory_order_acq_rel))
 		return 1;

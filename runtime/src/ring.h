@@ -43,6 +43,13 @@
 
 #define IR_RING_F_FIRST 0x1u /* starts a message (data begins with a frame header) */
 #define IR_RING_F_LAST 0x2u  /* ends a message */
+#define IR_RING_F_PAD 0x4u   /* filler up to the end of the lap: release and skip */
+
+/* A record at least this large, reserved while the ring is empty, starts at
+ * the beginning of the array (a PAD record fills the rest of the lap): large
+ * payloads then reuse the same memory, which is still in cache, instead of
+ * walking cold memory around the ring (a 1 MiB copy: ~22 us hot, ~89 cold). */
+#define IR_RING_REWIND_MIN (32u << 10)
 
 /* The shared control block of one direction (lives in the segment). */
 struct ir_ring_ctl {
@@ -65,6 +72,8 @@ struct ir_ring {
 	uint64_t pos;       /* producer: tail; consumer: next record to read */
 	uint64_t head;      /* producer: last head seen; consumer: last head published */
 	uint64_t reserved;  /* producer: bytes of the open reservation, 0 if none */
+	uint64_t pad;       /* producer: PAD bytes the reservation starts after */
+	uint8_t *resv;      /* producer: data of the open reservation */
 	uint64_t peeked;    /* consumer: size of the record the last peek returned */
 };
 
@@ -99,7 +108,8 @@ int ir_ring_producer_arm(struct ir_ring *r, uint64_t want);
 void ir_ring_producer_disarm(struct ir_ring *r);
 
 /* Consumer.  Next record: 1 and its data/len/flags, 0 if none, -EPROTO if
- * the record is malformed (length beyond the ring). */
+ * the record is malformed (length beyond the ring).  A record with
+ * IR_RING_F_PAD carries nothing: release it and peek again. */
 int ir_ring_peek(struct ir_ring *r, const uint8_t **data, uint32_t *len, uint32_t *flags);
 /* Release the record returned by the last peek.  Returns 1 if the producer
  * was waiting for room and must be woken, else 0. */

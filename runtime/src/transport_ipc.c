@@ -228,6 +228,11 @@ static int rx_one(struct ipc_conn *ic)
 	if (r < 0)
 		return ir__conn_bad_frame(c, "ring record longer than the ring");
 	struct ir_frame_hdr h;
+	if (flags & IR_RING_F_PAD) {
+		if (ir_ring_release(&ic->rx))
+			ring_bell(ic->bell_tx);
+		return 1;
+	}
 	if (!ic->streaming) {
 		if (!(flags & IR_RING_F_FIRST))
 			return ir__conn_bad_frame(c, "ring record continues no message");
@@ -334,12 +339,12 @@ static int ipc_sleep(struct ir_loop *loop, int armed, void *arg)
 	return 0;
 }
 
+/* The doorbell is edge-triggered: each ring is one event and the counter is
+ * never read back (it would take 2^64 rings to fill it). */
 static void bell_cb(struct ir_loop *loop, int fd, unsigned events, void *arg)
 {
+	(void)fd;
 	(void)events;
-	uint64_t v;
-	ssize_t r = read(fd, &v, sizeof(v));
-	(void)r;
 	ipc_poll(loop, arg);
 }
 
@@ -405,8 +410,7 @@ static int ipc_publish(struct ir_conn *c, const uint8_t hdr[IR_FRAME_HDR_SIZE], 
 	uint64_t rec = IR_FRAME_HDR_SIZE + (uint64_t)len;
 	if (rec > ic->tx.reserved)
 		return -EINVAL;
-	uint8_t *dst = ic->tx.data + (ic->tx.pos & (ic->ring_size - 1)) + IR_RING_REC_HDR;
-	memcpy(dst, hdr, IR_FRAME_HDR_SIZE);
+	memcpy(ic->tx.resv, hdr, IR_FRAME_HDR_SIZE);
 	if (ir_ring_commit(&ic->tx, rec, IR_RING_F_FIRST | IR_RING_F_LAST))
 		ring_bell(ic->bell_tx);
 	return 0;
@@ -415,6 +419,7 @@ static int ipc_publish(struct ir_conn *c, const uint8_t hdr[IR_FRAME_HDR_SIZE], 
 static void ipc_unreserve(struct ir_conn *c)
 {
 	((struct ipc_conn *)c)->tx.reserved = 0;
+	((struct ipc_conn *)c)->tx.pad = 0;
 }
 
 static int ipc_inject(struct ir_conn *c, const void *data, size_t len, uint32_t flags)
@@ -622,7 +627,7 @@ static int ipc_hs_done(struct ir_conn *c)
 			return rc;
 	}
 	seg_attach(ic);
-	int rc = ir_loop_add_fd(c->loop, ic->bell_rx, IR_EV_READ, bell_cb, ic);
+	int rc = ir_loop_add_fd(c->loop, ic->bell_rx, IR_EV_READ | IR_EV_EDGE, bell_cb, ic);
 	if (rc < 0)
 		return rc;
 	rc = ir_loop_poller_add(c->loop, ipc_poll, ipc_sleep, ic);

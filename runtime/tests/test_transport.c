@@ -879,6 +879,7 @@ START_TEST(t_zero_copy)
 	ck_assert_int_eq(
 		ir_dial(s.loop, tnet_backend(_i), ir_listener_addr(s.ls), &cfg, &cli_cbs, &k, &k.c), 0);
 	ck_assert_int_eq(tnet_run(s.loop, k_open, &k, 5000), 0);
+	ck_assert_int_eq(k.opened, 1);
 	static const size_t sizes[] = {0, 100, 65536, 1u << 20, 3u << 20};
 	for (size_t i = 0; i < 5; i++) {
 		void *p;

@@ -23,7 +23,11 @@ struct ir_loop;
 
 #define IR_EV_READ 0x1u
 #define IR_EV_WRITE 0x2u
-#define IR_EV_ERROR 0x4u /* EPOLLERR/EPOLLHUP: always reported */
+#define IR_EV_ERROR 0x4u /* EPOLLERR/EPOLLHUP/EPOLLRDHUP: always reported (with READ, usually) */
+/* Edge-triggered: reported once per change (EPOLLET).  For an eventfd this
+ * means once per write, and the counter never has to be read back: one
+ * syscall less per wake-up. */
+#define IR_EV_EDGE 0x8u
 
 /* Called on the loop thread with the events that fired. */
 typedef void (*ir_fd_cb)(struct ir_loop *loop, int fd, unsigned events, void *arg);
