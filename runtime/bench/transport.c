@@ -56,10 +56,10 @@ static void pct(double *v, int n, double *p50, double *p99)
 
 static int iters_for(size_t size, int spin, double scale)
 {
-	int n = size <= 4096 ? (spin ? 20000 : 5000)
+	int n = size <= 4096	      ? (spin ? 20000 : 5000)
 		: size <= (64u << 10) ? 3000
-		: size <= (1u << 20) ? 600
-				     : 80;
+		: size <= (1u << 20)  ? 600
+				      : 80;
 	n = (int)(n * scale);
 	return n < 20 ? 20 : n;
 }
@@ -119,7 +119,8 @@ static void slot_put(struct slot *s, const uint8_t *src, size_t len, int efd)
 static void raw_shm(size_t size, int iters, int block, double *lat)
 {
 	size_t slot_sz = sizeof(struct slot) + MAX_SIZE;
-	uint8_t *m = mmap(NULL, 2 * slot_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint8_t *m =
+	    mmap(NULL, 2 * slot_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct slot *ab = (void *)m, *ba = (void *)(m + slot_sz);
 	int e_ab = block ? eventfd(0, 0) : -1, e_ba = block ? eventfd(0, 0) : -1;
 	uint8_t *priv = malloc(MAX_SIZE);
@@ -340,7 +341,8 @@ static void stack(const struct ir_transport *t, size_t size, int iters, uint32_t
 		} else {
 			struct iovec iov = {src, size};
 			if (ir_conn_send(p.c, &h, &iov, 1, NULL, NULL) < 0) {
-				fprintf(stderr, "bench: send failed: %s\n", ir_conn_last_error(p.c));
+				fprintf(stderr, "bench: send failed: %s\n",
+					ir_conn_last_error(p.c));
 				exit(1);
 			}
 		}
@@ -410,9 +412,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr,
-				"usage: %s [--json FILE] [--quick] [--scale X] [--only TR:WAKE:SIZE]\n",
-				argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [--json FILE] [--quick] [--scale X] [--only TR:WAKE:SIZE]\n",
+			    argv[0]);
 			return 2;
 		}
 	}
@@ -427,7 +430,8 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < 3; k++)
 		for (size_t s = 0; s < 4; s++) {
 			char name[64];
-			snprintf(name, sizeof(name), "%s:%s:%zu", kinds[k][0], kinds[k][1], sizes[s]);
+			snprintf(name, sizeof(name), "%s:%s:%zu", kinds[k][0], kinds[k][1],
+				 sizes[s]);
 			if (only && strcmp(only, name))
 				continue;
 			struct row *r = &rows[nr++];
@@ -450,12 +454,13 @@ int main(int argc, char **argv)
 		fprintf(f, "[\n");
 		for (int i = 0; i < nr; i++) {
 			struct row *r = &rows[i];
-			fprintf(f,
-				"  {\"transport\": \"%s\", \"wake\": \"%s\", \"size\": %zu, "
-				"\"p50_us\": %.3f, \"p99_us\": %.3f, \"mbps\": %.1f, "
-				"\"raw_p50_us\": %.3f, \"raw_p99_us\": %.3f, \"raw_mbps\": %.1f}%s\n",
-				r->transport, r->wake, r->size, r->p50, r->p99, r->mbps, r->raw_p50,
-				r->raw_p99, r->raw_mbps, i + 1 < nr ? "," : "");
+			fprintf(
+			    f,
+			    "  {\"transport\": \"%s\", \"wake\": \"%s\", \"size\": %zu, "
+			    "\"p50_us\": %.3f, \"p99_us\": %.3f, \"mbps\": %.1f, "
+			    "\"raw_p50_us\": %.3f, \"raw_p99_us\": %.3f, \"raw_mbps\": %.1f}%s\n",
+			    r->transport, r->wake, r->size, r->p50, r->p99, r->mbps, r->raw_p50,
+			    r->raw_p99, r->raw_mbps, i + 1 < nr ? "," : "");
 		}
 		fprintf(f, "]\n");
 		fclose(f);

@@ -27,11 +27,11 @@ static void compute_mac(const struct ir_hello *h, int own, uint8_t mac[IR_HELLO_
 	const void *ident = own ? (const void *)h->ident : h->peer_ident_raw;
 	size_t ident_len = own ? strlen(h->ident) : h->peer_ident_len;
 	struct iovec parts[] = {
-		{(void *)AUTH_LABEL, sizeof(AUTH_LABEL) - 1},
-		{&role, 1},
-		{(void *)(own ? h->nonce : h->peer_nonce), IR_HELLO_NONCE},
-		{(void *)(own ? h->peer_nonce : h->nonce), IR_HELLO_NONCE},
-		{(void *)ident, ident_len},
+	    {(void *)AUTH_LABEL, sizeof(AUTH_LABEL) - 1},
+	    {&role, 1},
+	    {(void *)(own ? h->nonce : h->peer_nonce), IR_HELLO_NONCE},
+	    {(void *)(own ? h->peer_nonce : h->nonce), IR_HELLO_NONCE},
+	    {(void *)ident, ident_len},
 	};
 	ir_hmac_sha256(h->token, h->token_len, parts, 5, mac);
 }
@@ -91,7 +91,8 @@ int ir_hello_input(struct ir_hello *h, const struct ir_frame_hdr *fh, const uint
 			return -EPROTO;
 		}
 		if (payload[0] != (h->acceptor ? 'C' : 'S')) {
-			*why = "HELLO from a peer with the same role (reflected or crossed connection)";
+			*why = "HELLO from a peer with the same role (reflected or crossed "
+			       "connection)";
 			return -EPROTO;
 		}
 		memcpy(h->peer_nonce, payload + 2, IR_HELLO_NONCE);

@@ -39,7 +39,7 @@ struct ir_hello {
 	uint8_t nonce[IR_HELLO_NONCE];
 	uint8_t peer_nonce[IR_HELLO_NONCE];
 	char ident[IR_IDENT_MAX + 1];
-	char peer_ident[IR_IDENT_MAX + 1];     /* printable copy, for logs */
+	char peer_ident[IR_IDENT_MAX + 1];    /* printable copy, for logs */
 	uint8_t peer_ident_raw[IR_IDENT_MAX]; /* as received: what its MAC covers */
 	size_t peer_ident_len;
 	uint8_t out[IR_HELLO_OUT_MAX]; /* encoded frames waiting to be sent */

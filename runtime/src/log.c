@@ -21,7 +21,8 @@ static int level_from_env(void)
 	for (int i = 0; i < 4; i++)
 		if (!strcmp(v, level_names[i]))
 			return i;
-	fprintf(stderr, "iroute: IROUTE_LOG_LEVEL '%s' is not error|warn|info|debug; using info\n", v);
+	fprintf(stderr, "iroute: IROUTE_LOG_LEVEL '%s' is not error|warn|info|debug; using info\n",
+		v);
 	return IR_LOG_INFO;
 }
 

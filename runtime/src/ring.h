@@ -17,8 +17,8 @@
  * word at its next position (if it is free space), so the consumer's next
  * position always holds 0, the header of a record of an earlier lap (a
  * smaller value), or the next record - never stale payload bytes that a
- * request could have shaped into a fake header.  So the ring is never zeroed and there is no separate tail word to
- * bounce between caches: a 64-byte message costs the consumer two cache
+ * request could have shaped into a fake header.  So the ring is never zeroed and there is no
+ * separate tail word to bounce between caches: a 64-byte message costs the consumer two cache
  * lines.  The data array is mapped twice back to back, so every record is
  * contiguous in memory however it wraps; a record may be as large as C.
  *
@@ -53,7 +53,7 @@
 
 /* The shared control block of one direction (lives in the segment). */
 struct ir_ring_ctl {
-	_Alignas(64) _Atomic uint64_t head;           /* consumer: released up to */
+	_Alignas(64) _Atomic uint64_t head; /* consumer: released up to */
 	_Alignas(64) _Atomic uint32_t consumer_sleeping;
 	_Alignas(64) _Atomic uint32_t producer_sleeping;
 };
@@ -67,14 +67,14 @@ struct ir_ring_rec {
 /* One side's private view of one direction. */
 struct ir_ring {
 	struct ir_ring_ctl *ctl;
-	uint8_t *data;      /* 2 * cap bytes: the array mapped twice */
-	uint64_t cap;       /* power of two */
-	uint64_t pos;       /* producer: tail; consumer: next record to read */
-	uint64_t head;      /* producer: last head seen; consumer: last head published */
-	uint64_t reserved;  /* producer: bytes of the open reservation, 0 if none */
-	uint64_t pad;       /* producer: PAD bytes the reservation starts after */
-	uint8_t *resv;      /* producer: data of the open reservation */
-	uint64_t peeked;    /* consumer: size of the record the last peek returned */
+	uint8_t *data;	   /* 2 * cap bytes: the array mapped twice */
+	uint64_t cap;	   /* power of two */
+	uint64_t pos;	   /* producer: tail; consumer: next record to read */
+	uint64_t head;	   /* producer: last head seen; consumer: last head published */
+	uint64_t reserved; /* producer: bytes of the open reservation, 0 if none */
+	uint64_t pad;	   /* producer: PAD bytes the reservation starts after */
+	uint8_t *resv;	   /* producer: data of the open reservation */
+	uint64_t peeked;   /* consumer: size of the record the last peek returned */
 };
 
 /* Bytes a record of @len data bytes occupies. */

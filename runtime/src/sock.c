@@ -45,7 +45,8 @@ int ir_sock_split(const char *addr, char *host, size_t hlen, char *port, size_t 
 	strcpy(port, colon + 1);
 	for (const char *p = port; *p; p++)
 		if (*p < '0' || *p > '9') {
-			snprintf(err, errlen, "address '%s': port '%s' is not a number", addr, port);
+			snprintf(err, errlen, "address '%s': port '%s' is not a number", addr,
+				 port);
 			return -EINVAL;
 		}
 	return 0;

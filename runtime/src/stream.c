@@ -35,8 +35,8 @@ static ssize_t rx_read(struct ir_srx *rx, int fd, void *dst, size_t len)
 		char b[CMSG_SPACE(sizeof(int) * IR_SRX_MAX_FDS)];
 	} cm;
 	struct iovec iov = {dst, len};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b)};
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return n;
@@ -62,7 +62,8 @@ static int read_failed(struct ir_conn *c, struct ir_srx *rx, ssize_t n)
 		return -ECONNRESET;
 	}
 	if (n == 0 && c->state == IR_CONN_HANDSHAKE && c->dialer) {
-		ir__conn_lost(c, -EACCES, "peer closed during the handshake (wrong cluster token?)");
+		ir__conn_lost(c, -EACCES,
+			      "peer closed during the handshake (wrong cluster token?)");
 		return -EACCES;
 	}
 	if (n == 0) {
@@ -80,15 +81,17 @@ static int parse(struct ir_conn *c, struct ir_srx *rx)
 {
 	while (rx->end - rx->start >= IR_FRAME_HDR_SIZE) {
 		if (rx->stop_when_open && c->state == IR_CONN_OPEN)
-			return ir__conn_bad_frame(c, "data after the handshake on the ipc control socket");
+			return ir__conn_bad_frame(
+			    c, "data after the handshake on the ipc control socket");
 		struct ir_frame_hdr h;
-		int rc = ir_frame_decode(rx->buf + rx->start, rx->end - rx->start, c->cfg.max_payload,
-					 &h);
+		int rc = ir_frame_decode(rx->buf + rx->start, rx->end - rx->start,
+					 c->cfg.max_payload, &h);
 		if (rc < 0)
 			return ir__conn_bad_frame(c, ir_frame_strerror(rc));
 		size_t need = IR_FRAME_HDR_SIZE + (size_t)h.payload_len;
 		if (need > rx->cap) {
-			/* Large: an exact buffer, filled with what we have, the rest read into it. */
+			/* Large: an exact buffer, filled with what we have, the rest read into it.
+			 */
 			rx->big = malloc(h.payload_len);
 			if (!rx->big) {
 				ir__conn_lost(c, -ENOMEM, "out of memory for a payload");

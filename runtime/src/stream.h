@@ -24,7 +24,7 @@ struct ir_srx {
 	uint8_t *big; /* payload of the frame being read directly */
 	size_t big_have;
 	struct ir_frame_hdr big_hdr;
-	int want_fds;       /* Unix socket: collect SCM_RIGHTS fds */
+	int want_fds;	    /* Unix socket: collect SCM_RIGHTS fds */
 	int stop_when_open; /* ipc: the stream carries only the handshake */
 	int fds[IR_SRX_MAX_FDS];
 	int nfds;

@@ -61,8 +61,8 @@ int ir_token_load(uint8_t *buf, size_t cap, char *err, size_t errlen)
 			char extra;
 			if (read(fd, &extra, 1) > 0) {
 				close(fd);
-				snprintf(err, errlen, "cluster token in %s is longer than %zu bytes", path,
-					 cap);
+				snprintf(err, errlen,
+					 "cluster token in %s is longer than %zu bytes", path, cap);
 				return -E2BIG;
 			}
 			break;

@@ -69,7 +69,8 @@ static int cfg_copy(struct ir_conn_cfg *dst, uint8_t **token, char **ident,
 	if (dst->reconnect_max_ms < dst->reconnect_min_ms)
 		dst->reconnect_max_ms = dst->reconnect_min_ms;
 	if (!src->token || !src->token_len) {
-		ir_error("transport", "no cluster token configured: refusing to run unauthenticated");
+		ir_error("transport",
+			 "no cluster token configured: refusing to run unauthenticated");
 		return -EINVAL;
 	}
 	*token = malloc(src->token_len);
@@ -86,7 +87,8 @@ static int cfg_copy(struct ir_conn_cfg *dst, uint8_t **token, char **ident,
 }
 
 static struct ir_conn *conn_new(const struct ir_transport *t, struct ir_loop *loop,
-				const struct ir_conn_cfg *cfg, const struct ir_conn_cbs *cbs, void *ud)
+				const struct ir_conn_cfg *cfg, const struct ir_conn_cbs *cbs,
+				void *ud)
 {
 	struct ir_conn *c = calloc(1, t->conn_size);
 	if (!c)

@@ -30,7 +30,7 @@ struct ir_txe {
 	int iovcnt;
 	struct iovec iov_one;
 	struct iovec *iov_own; /* malloc'd iovec array when borrowed with >1 piece */
-	uint8_t *copy;         /* owned copy of the payload (counted in sndq_bytes) */
+	uint8_t *copy;	       /* owned copy of the payload (counted in sndq_bytes) */
 	size_t copied;
 	ir_send_cb cb;
 	void *arg;
@@ -45,15 +45,15 @@ enum ir_conn_state {
 	IR_CONN_CONNECTING, /* dialer: waiting for the medium */
 	IR_CONN_HANDSHAKE,  /* HELLO/AUTH in progress */
 	IR_CONN_OPEN,
-	IR_CONN_BACKOFF,    /* dialer: lost, waiting to reconnect */
-	IR_CONN_DEAD,       /* closed or lost for good; freed when refs drop */
+	IR_CONN_BACKOFF, /* dialer: lost, waiting to reconnect */
+	IR_CONN_DEAD,	 /* closed or lost for good; freed when refs drop */
 };
 
 struct ir_conn {
 	const struct ir_transport *t;
 	struct ir_loop *loop;
 	struct ir_listener *ls; /* acceptor side: our listener (may be closed: NULL) */
-	char *addr;             /* dialer: where to connect */
+	char *addr;		/* dialer: where to connect */
 	int dialer;
 	int opened_once;
 	enum ir_conn_state state;
@@ -90,7 +90,7 @@ struct ir_listener {
 	void *ud;
 	struct ir_listener_stats st;
 	struct ir_conn *conns; /* accepted, not yet freed */
-	void *impl;            /* backend private */
+	void *impl;	       /* backend private */
 };
 
 struct ir_transport {
@@ -142,6 +142,6 @@ int ir__conn_inject(struct ir_conn *c, const void *data, size_t len, uint32_t fl
 void ir__conn_hold(struct ir_conn *c);
 void ir__conn_put(struct ir_conn *c);
 void ir__conn_set_error(struct ir_conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -64,7 +64,7 @@ struct ipc_conn {
 	struct ir_srx hs;
 	int poller;
 	uint64_t tx_want; /* bytes of ring space the blocked sender waits for */
-	uint8_t *big;     /* payload being reassembled from pieces */
+	uint8_t *big;	  /* payload being reassembled from pieces */
 	size_t big_have;
 	struct ir_frame_hdr big_hdr;
 	int streaming;
@@ -125,18 +125,20 @@ static void ring_bell(int fd)
 static int seg_map(struct ipc_conn *ic, int fd, uint64_t ring)
 {
 	size_t len = SEG_HDR + 4 * ring;
-	uint8_t *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *base =
+	    mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
 	int rc = 0;
-	if (mmap(base, SEG_HDR, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+	if (mmap(base, SEG_HDR, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+	    MAP_FAILED)
 		rc = -errno;
 	for (int r = 0; r < 2 && !rc; r++)
 		for (int copy = 0; copy < 2 && !rc; copy++) {
 			void *at = base + SEG_HDR + (2 * (uint64_t)r + (uint64_t)copy) * ring;
 			off_t off = (off_t)(SEG_HDR + (uint64_t)r * ring);
-			if (mmap(at, ring, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, off) ==
-			    MAP_FAILED)
+			if (mmap(at, ring, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+				 off) == MAP_FAILED)
 				rc = -errno;
 		}
 	if (rc) {
@@ -163,7 +165,8 @@ static int seg_create(struct ipc_conn *ic, int *memfd)
 {
 	uint64_t ring = ic->base.cfg.ring_size;
 	if (ring < IR_RING_MIN_SIZE || ring > RING_MAX || (ring & (ring - 1))) {
-		ir__conn_set_error(&ic->base, "ring_size %llu is not a power of two in [4 KiB, 1 GiB]",
+		ir__conn_set_error(&ic->base,
+				   "ring_size %llu is not a power of two in [4 KiB, 1 GiB]",
 				   (unsigned long long)ring);
 		return -EINVAL;
 	}
@@ -198,7 +201,8 @@ static int seg_open(struct ipc_conn *ic, int fd)
 	struct stat st;
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (fstat(fd, &st) < 0 || seals < 0 || !(seals & F_SEAL_SHRINK)) {
-		ir__conn_set_error(&ic->base, "segment from %s is not a sealed memfd", ic->base.peer);
+		ir__conn_set_error(&ic->base, "segment from %s is not a sealed memfd",
+				   ic->base.peer);
 		return -EPROTO;
 	}
 	struct seg_hdr *sh = mmap(NULL, SEG_HDR, PROT_READ, MAP_SHARED, fd, 0);
@@ -242,7 +246,8 @@ static int rx_one(struct ipc_conn *ic)
 		size_t piece = len - IR_FRAME_HDR_SIZE;
 		if (flags & IR_RING_F_LAST) {
 			if (piece != h.payload_len)
-				return ir__conn_bad_frame(c, "ring record length disagrees with its frame");
+				return ir__conn_bad_frame(
+				    c, "ring record length disagrees with its frame");
 			/* Zero copy: the payload is read where the sender wrote it. */
 			rc = ir__conn_deliver(c, &h, d + IR_FRAME_HDR_SIZE);
 			if (rc < 0)
@@ -367,7 +372,8 @@ static int ipc_push(struct ir_conn *c, struct ir_txe *e)
 			len = left < piece ? left : piece;
 			if (e->off == 0 && len < IR_FRAME_HDR_SIZE)
 				len = IR_FRAME_HDR_SIZE;
-			flags = (e->off == 0 ? IR_RING_F_FIRST : 0) | (len == left ? IR_RING_F_LAST : 0);
+			flags = (e->off == 0 ? IR_RING_F_FIRST : 0) |
+				(len == left ? IR_RING_F_LAST : 0);
 		}
 		uint8_t *dst = ir_ring_reserve(&ic->tx, len);
 		if (!dst) {
@@ -614,8 +620,8 @@ static int ipc_hs_done(struct ir_conn *c)
 	struct ipc_conn *ic = (struct ipc_conn *)c;
 	if (c->dialer) {
 		if (ic->hs.nfds != 3) {
-			ir__conn_set_error(c, "%s sent %d descriptors with its AUTH, not 3", c->peer,
-					   ic->hs.nfds);
+			ir__conn_set_error(c, "%s sent %d descriptors with its AUTH, not 3",
+					   c->peer, ic->hs.nfds);
 			return -EPROTO;
 		}
 		int rc = seg_open(ic, ic->hs.fds[0]);
@@ -667,18 +673,18 @@ static void ipc_teardown(struct ir_conn *c)
 }
 
 const struct ir_transport ir_transport_ipc = {
-	.name = "ipc",
-	.conn_size = sizeof(struct ipc_conn),
-	.listen = ipc_listen,
-	.accept = ipc_accept,
-	.listener_close = ipc_listener_close,
-	.connect = ipc_connect,
-	.push = ipc_push,
-	.reserve = ipc_reserve,
-	.publish = ipc_publish,
-	.unreserve = ipc_unreserve,
-	.hs_send = ipc_hs_send,
-	.hs_done = ipc_hs_done,
-	.inject = ipc_inject,
-	.teardown = ipc_teardown,
+    .name = "ipc",
+    .conn_size = sizeof(struct ipc_conn),
+    .listen = ipc_listen,
+    .accept = ipc_accept,
+    .listener_close = ipc_listener_close,
+    .connect = ipc_connect,
+    .push = ipc_push,
+    .reserve = ipc_reserve,
+    .publish = ipc_publish,
+    .unreserve = ipc_unreserve,
+    .hs_send = ipc_hs_send,
+    .hs_done = ipc_hs_done,
+    .inject = ipc_inject,
+    .teardown = ipc_teardown,
 };

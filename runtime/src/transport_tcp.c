@@ -179,7 +179,7 @@ static int tcp_push(struct ir_conn *c, struct ir_txe *e)
 
 static int tcp_hs_send(struct ir_conn *c, const uint8_t *buf, size_t len, int final)
 {
-	(void)final;
+	(void) final;
 	struct tcp_conn *tc = (struct tcp_conn *)c;
 	int rc = ir_stream_write_all(tc->fd, buf, len, NULL, 0);
 	if (rc < 0)
@@ -259,18 +259,18 @@ static void tcp_teardown(struct ir_conn *c)
 }
 
 const struct ir_transport ir_transport_tcp = {
-	.name = "tcp",
-	.conn_size = sizeof(struct tcp_conn),
-	.listen = tcp_listen,
-	.accept = tcp_accept,
-	.listener_close = tcp_listener_close,
-	.connect = tcp_connect,
-	.push = tcp_push,
-	.reserve = tcp_reserve,
-	.publish = tcp_publish,
-	.unreserve = tcp_unreserve,
-	.hs_send = tcp_hs_send,
-	.hs_done = NULL,
-	.inject = tcp_inject,
-	.teardown = tcp_teardown,
+    .name = "tcp",
+    .conn_size = sizeof(struct tcp_conn),
+    .listen = tcp_listen,
+    .accept = tcp_accept,
+    .listener_close = tcp_listener_close,
+    .connect = tcp_connect,
+    .push = tcp_push,
+    .reserve = tcp_reserve,
+    .publish = tcp_publish,
+    .unreserve = tcp_unreserve,
+    .hs_send = tcp_hs_send,
+    .hs_done = NULL,
+    .inject = tcp_inject,
+    .teardown = tcp_teardown,
 };

@@ -69,15 +69,15 @@ static void cli_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 	(void)c;
 	struct cli *k = ud;
 	uint64_t seq = m->hdr.request_id;
-	if (seq != k->got || m->hdr.epoch != (uint32_t)(seq * 3) || m->hdr.branch != (seq & 0xffff) ||
-	    m->hdr.origin != ~seq || m->hdr.type != IR_FRAME_DATA ||
-	    !tnet_check(m->payload, m->hdr.payload_len, seq))
+	if (seq != k->got || m->hdr.epoch != (uint32_t)(seq * 3) ||
+	    m->hdr.branch != (seq & 0xffff) || m->hdr.origin != ~seq ||
+	    m->hdr.type != IR_FRAME_DATA || !tnet_check(m->payload, m->hdr.payload_len, seq))
 		k->bad++;
 	k->got++;
 }
 
 static const struct ir_conn_cbs cli_cbs = {
-	.on_open = cli_open, .on_msg = cli_msg, .on_writable = cli_writable, .on_close = cli_close};
+    .on_open = cli_open, .on_msg = cli_msg, .on_writable = cli_writable, .on_close = cli_close};
 
 static void hdr_for(struct ir_frame_hdr *h, uint64_t seq)
 {
@@ -179,8 +179,8 @@ START_TEST(t_sizes)
 	ck_assert_int_gt(pid, 0);
 	struct cli k;
 	cli_dial(&k, _i, addr, 0);
-	static const size_t sizes[] = {0,       1,       63,      64,          65,
-				       4095,    65536,   65537,   1u << 20,    (1u << 20) + 7,
+	static const size_t sizes[] = {0,	 1,	    63,	      64,	65,
+				       4095,	 65536,	    65537,    1u << 20, (1u << 20) + 7,
 				       8u << 20, 16u << 20, 64u << 20};
 	size_t n = sizeof(sizes) / sizeof(sizes[0]) - (test_light() ? 2 : 0);
 	for (size_t i = 0; i < n; i++) {
@@ -272,7 +272,7 @@ static void srv_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 }
 
 static const struct ir_conn_cbs srv_cbs = {
-	.on_open = srv_open, .on_msg = srv_msg, .on_close = srv_close};
+    .on_open = srv_open, .on_msg = srv_msg, .on_close = srv_close};
 
 static void srv_start(struct srv *s, int b, size_t ring, uint32_t max_payload)
 {
@@ -286,8 +286,8 @@ static void srv_start(struct srv *s, int b, size_t ring, uint32_t max_payload)
 	if (max_payload)
 		cfg.max_payload = max_payload;
 	cfg.hello_timeout_ms = 500;
-	ck_assert_int_eq(ir_listen(s->loop, tnet_backend(b), tnet_addr(b), &cfg, &srv_cbs, s, &s->ls),
-			 0);
+	ck_assert_int_eq(
+	    ir_listen(s->loop, tnet_backend(b), tnet_addr(b), &cfg, &srv_cbs, s, &s->ls), 0);
 }
 
 /* A client process: @rounds echoes of random sizes, exit 0 if all good. */
@@ -457,7 +457,9 @@ START_TEST(t_slow_receiver)
 	struct ir_conn_cfg cfg;
 	tnet_cfg(&cfg, "fast-sender");
 	cfg.sndq_limit = 256u << 10;
-	struct ir_conn_cbs cbs = {.on_open = cli_open, .on_msg = ack_msg, .on_writable = cli_writable,
+	struct ir_conn_cbs cbs = {.on_open = cli_open,
+				  .on_msg = ack_msg,
+				  .on_writable = cli_writable,
 				  .on_close = cli_close};
 	ck_assert_int_eq(ir_dial(k.loop, tnet_backend(_i), addr, &cfg, &cbs, &k, &k.c), 0);
 	ck_assert_int_eq(tnet_run(k.loop, k_open, &k, 5000), 0);
@@ -645,14 +647,26 @@ static ssize_t raw_read(int fd, uint8_t *buf, size_t cap)
 	return n < 0 ? 0 : n;
 }
 
+/* Run the server until it closes raw socket @fd (EOF seen): 1, or 0 if it
+ * stays open for @rounds loop iterations. */
+static int raw_wait_eof(struct srv *s, int fd, int rounds)
+{
+	uint8_t buf[4096];
+	for (int i = 0; i < rounds; i++) {
+		ir_loop_run_once(s->loop, 10000);
+		if (raw_read(fd, buf, sizeof(buf)) < 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int srv_closed_one(void *a)
 {
 	return ((struct srv *)a)->closed > 0;
 }
 
 /* Handshake with token @tok from a raw socket; then send @after bytes. */
-static int raw_handshake(struct srv *s, int fd, const char *tok, const uint8_t *after,
-			 size_t alen)
+static int raw_handshake(struct srv *s, int fd, const char *tok, const uint8_t *after, size_t alen)
 {
 	struct ir_hello h;
 	ck_assert_int_eq(ir_hello_start(&h, (const uint8_t *)tok, strlen(tok), "intruder", 0), 0);
@@ -728,35 +742,20 @@ START_TEST(t_bad_hello)
 	/* 3. DATA before any HELLO. */
 	fd = raw_connect(_i, addr);
 	raw_write(fd, frame, flen);
-	uint8_t buf[4096];
-	int eof = 0;
-	for (int i = 0; i < 100 && !eof; i++) {
-		ir_loop_run_once(s.loop, 10000);
-		eof = raw_read(fd, buf, sizeof(buf)) < 0;
-	}
-	ck_assert_int_eq(eof, 1);
+	ck_assert_int_eq(raw_wait_eof(&s, fd, 100), 1);
 	close(fd);
 
 	/* 4. Garbage instead of a frame: counted as a bad frame. */
 	fd = raw_connect(_i, addr);
-	memset(buf, 0xab, 128);
-	raw_write(fd, buf, 128);
-	eof = 0;
-	for (int i = 0; i < 100 && !eof; i++) {
-		ir_loop_run_once(s.loop, 10000);
-		eof = raw_read(fd, buf, sizeof(buf)) < 0;
-	}
-	ck_assert_int_eq(eof, 1);
+	uint8_t junk[128];
+	memset(junk, 0xab, sizeof(junk));
+	raw_write(fd, junk, sizeof(junk));
+	ck_assert_int_eq(raw_wait_eof(&s, fd, 100), 1);
 	close(fd);
 
 	/* 5. A peer that never finishes the handshake times out. */
 	fd = raw_connect(_i, addr);
-	eof = 0;
-	for (int i = 0; i < 200 && !eof; i++) {
-		ir_loop_run_once(s.loop, 10000);
-		eof = raw_read(fd, buf, sizeof(buf)) < 0;
-	}
-	ck_assert_int_eq(eof, 1);
+	ck_assert_int_eq(raw_wait_eof(&s, fd, 200), 1);
 	close(fd);
 
 	/* 6. The right token still gets in (tcp: and its frame is delivered;
@@ -802,7 +801,7 @@ START_TEST(t_corrupt)
 	struct ir_conn_cfg cfg;
 	tnet_cfg(&cfg, "corrupter");
 	ck_assert_int_eq(
-		ir_dial(s.loop, tnet_backend(b), ir_listener_addr(s.ls), &cfg, &cli_cbs, &k, &k.c), 0);
+	    ir_dial(s.loop, tnet_backend(b), ir_listener_addr(s.ls), &cfg, &cli_cbs, &k, &k.c), 0);
 	ck_assert_int_eq(tnet_run(s.loop, k_open, &k, 5000), 0);
 	ck_assert_int_eq(k.opened, 1);
 
@@ -877,7 +876,7 @@ START_TEST(t_zero_copy)
 	struct ir_conn_cfg cfg;
 	tnet_cfg(&cfg, "zc");
 	ck_assert_int_eq(
-		ir_dial(s.loop, tnet_backend(_i), ir_listener_addr(s.ls), &cfg, &cli_cbs, &k, &k.c), 0);
+	    ir_dial(s.loop, tnet_backend(_i), ir_listener_addr(s.ls), &cfg, &cli_cbs, &k, &k.c), 0);
 	ck_assert_int_eq(tnet_run(s.loop, k_open, &k, 5000), 0);
 	ck_assert_int_eq(k.opened, 1);
 	static const size_t sizes[] = {0, 100, 65536, 1u << 20, 3u << 20};
@@ -922,15 +921,15 @@ Suite *transport_suite(void)
 		int n;
 		int timeout;
 	} cases[] = {
-		{"sizes", t_sizes, NB, 240},
-		{"order", t_order_burst, NB, 120},
-		{"many_peers", t_many_peers, NB, 120},
-		{"slow_receiver", t_slow_receiver, NB, 120},
-		{"peer_killed", t_peer_killed, NB, 60},
-		{"reconnect", t_reconnect, NB, 60},
-		{"bad_hello", t_bad_hello, NB, 60},
-		{"corrupt", t_corrupt, NB * C_N, 30},
-		{"zero_copy", t_zero_copy, NB, 30},
+	    {"sizes", t_sizes, NB, 240},
+	    {"order", t_order_burst, NB, 120},
+	    {"many_peers", t_many_peers, NB, 120},
+	    {"slow_receiver", t_slow_receiver, NB, 120},
+	    {"peer_killed", t_peer_killed, NB, 60},
+	    {"reconnect", t_reconnect, NB, 60},
+	    {"bad_hello", t_bad_hello, NB, 60},
+	    {"corrupt", t_corrupt, NB * C_N, 30},
+	    {"zero_copy", t_zero_copy, NB, 30},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

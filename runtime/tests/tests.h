@@ -10,6 +10,7 @@ Suite *frame_suite(void);
 Suite *loop_suite(void);
 Suite *ring_suite(void);
 Suite *hello_suite(void);
+Suite *token_suite(void);
 Suite *transport_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */

@@ -56,7 +56,7 @@ enum ir_frame_type {
 
 #define IR_FRAME_F_LAST 0x0001u /* last piece of a streamed output */
 #define IR_FRAME_F_MORE 0x0002u /* more pieces of this output follow */
-#define IR_FRAME_F_ALL 0x0003u  /* every flag this version knows */
+#define IR_FRAME_F_ALL 0x0003u	/* every flag this version knows */
 
 /* The decoded header, in host byte order. */
 struct ir_frame_hdr {
@@ -97,8 +97,7 @@ void ir_frame_encode(const struct ir_frame_hdr *h, uint8_t out[IR_FRAME_HDR_SIZE
 /* Decode and validate the header in @buf (@len bytes available).
  * @max_payload is the receiver's cap on payload_len.  Returns 0 and fills
  * @h, or -enum ir_frame_err; @h is unspecified on error. */
-int ir_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
-		    struct ir_frame_hdr *h);
+int ir_frame_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struct ir_frame_hdr *h);
 
 /* A short lower-case reason for a decode error code (positive or negative). */
 const char *ir_frame_strerror(int err);

@@ -13,7 +13,7 @@ enum ir_log_level { IR_LOG_ERROR = 0, IR_LOG_WARN = 1, IR_LOG_INFO = 2, IR_LOG_D
 typedef void (*ir_log_sink)(enum ir_log_level level, const char *line, void *arg);
 
 void ir_log(enum ir_log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* NULL restores stderr.  Not thread-safe against concurrent ir_log(). */
 void ir_log_set_sink(ir_log_sink sink, void *arg);
 void ir_log_set_level(enum ir_log_level level);

@@ -45,7 +45,9 @@ typedef void (*ir_post_cb)(struct ir_loop *loop, void *arg);
 
 /* Create a loop.  Returns 0 or -errno. */
 int ir_loop_new(struct ir_loop **out);
-/* Free a loop that is not running.  Registered fds are not closed. */
+/* Free a loop that is not running.  Registered fds are not closed; pending
+ * timers and posts are dropped without being called (their arguments are
+ * the caller's to free).  No ir_loop_post()/ir_loop_stop() may race it. */
 void ir_loop_free(struct ir_loop *loop);
 
 /* Watch @fd for @events (IR_EV_READ|IR_EV_WRITE).  The loop borrows @fd; the
@@ -61,10 +63,14 @@ uint64_t ir_loop_timer_add(struct ir_loop *loop, uint64_t delay_us, ir_timer_cb 
 /* Cancel a pending timer; returns 0, or -ENOENT if it already ran. */
 int ir_loop_timer_cancel(struct ir_loop *loop, uint64_t id);
 
-/* Register a spin poller (see top of file).  Returns an id > 0 or -errno. */
+/* Register a spin poller (see top of file).  @sleep may be NULL; if not, its
+ * armed call must set up a real wake-up (an fd the loop watches), or the
+ * loop may block until some other event.  Returns an id > 0 or -errno. */
 int ir_loop_poller_add(struct ir_loop *loop, ir_poll_cb poll, ir_sleep_cb sleep, void *arg);
+/* Safe inside any poll/sleep callback, the poller's own included. */
 void ir_loop_poller_del(struct ir_loop *loop, int id);
-/* Maximum spin before blocking, in microseconds; 0 disables spinning. */
+/* Maximum spin before blocking, in microseconds; 0 disables spinning.  The
+ * budget restarts at the new maximum.  Default: $IROUTE_SPIN_US or 50. */
 void ir_loop_set_spin(struct ir_loop *loop, uint32_t max_spin_us);
 /* The current adaptive budget (for stats and tests). */
 uint32_t ir_loop_spin_budget(const struct ir_loop *loop);
@@ -72,8 +78,10 @@ uint32_t ir_loop_spin_budget(const struct ir_loop *loop);
 /* Run until ir_loop_stop().  Returns 0, or -errno if epoll failed. */
 int ir_loop_run(struct ir_loop *loop);
 /* One iteration: expired timers, ready fds, waiting at most @timeout_us
- * (-1 forever, 0 not at all).  Returns the number of events handled or
- * -errno.  Tests drive the loop with this. */
+ * (-1 forever, 0 not at all; blocking waits round up to whole ms, so timers
+ * fire up to ~1 ms late, never early).  Returns what it handled (fd
+ * callbacks + timers + posts + work the pollers reported) or -errno.  Not
+ * reentrant: never call it from inside a callback. */
 int ir_loop_run_once(struct ir_loop *loop, int64_t timeout_us);
 /* Make ir_loop_run() return after the current iteration.  Thread-safe. */
 void ir_loop_stop(struct ir_loop *loop);

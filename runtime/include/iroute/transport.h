@@ -53,12 +53,12 @@ const char *ir_transport_name(const struct ir_transport *t);
 struct ir_conn_cfg {
 	const uint8_t *token; /* cluster token; copied by dial/listen */
 	size_t token_len;
-	const char *ident;        /* our name in HELLO, e.g. "finra/lastpx#2"; copied */
-	uint32_t max_payload;     /* largest payload accepted (default 64 MiB) */
-	size_t ring_size;         /* ipc: bytes per direction, power of 2 (16 MiB) */
-	size_t sndq_limit;        /* bytes send() may copy into the queue (8 MiB) */
+	const char *ident;	   /* our name in HELLO, e.g. "finra/lastpx#2"; copied */
+	uint32_t max_payload;	   /* largest payload accepted (default 64 MiB) */
+	size_t ring_size;	   /* ipc: bytes per direction, power of 2 (16 MiB) */
+	size_t sndq_limit;	   /* bytes send() may copy into the queue (8 MiB) */
 	uint32_t hello_timeout_ms; /* handshake must finish within (2000) */
-	int reconnect;            /* dialer: reconnect after loss (0) */
+	int reconnect;		   /* dialer: reconnect after loss (0) */
 	uint32_t reconnect_min_ms; /* first backoff step (10) */
 	uint32_t reconnect_max_ms; /* backoff cap (2000) */
 };
@@ -159,8 +159,8 @@ struct ir_conn_stats {
 	uint64_t bytes_in, bytes_out; /* payload bytes */
 	uint64_t bad_frames;
 	uint64_t reconnects;
-	size_t sndq_bytes;  /* bytes copied into the send queue now */
-	size_t sndq_peak;   /* highest sndq_bytes seen */
+	size_t sndq_bytes; /* bytes copied into the send queue now */
+	size_t sndq_peak;  /* highest sndq_bytes seen */
 };
 void ir_conn_stats(const struct ir_conn *c, struct ir_conn_stats *st);
 
