@@ -47,7 +47,8 @@ static void publish(struct ir_ring *r, uint64_t len, uint32_t flags)
 	/* Clear the word where the consumer looks next, unless it is the header
 	 * of a record not yet released (ring exactly full).  Otherwise payload
 	 * bytes of an earlier lap lying there could read as a valid record -
-	 * and payloads are whatever a request carried. */
+	 * and payloads are whatever a request carried.  (ir_ring_reserve()
+	 * already asked for that line, so this store rarely waits for it.) */
 	if (next - r->head < r->cap)
 		atomic_store_explicit(&ring_rec(r, next)->pos, 0, memory_order_relaxed);
 	/* A seq_cst exchange publishes and fences at once (one xchg on x86,
@@ -65,7 +66,7 @@ void *ir_ring_reserve(struct ir_ring *r, uint64_t len)
 	r->pad = 0;
 	/* Rewind (see IR_RING_REWIND_MIN) when the ring is empty and the record
 	 * fits in front of the consumer: the PAD goes out with the record. */
-	if (len >= IR_RING_REWIND_MIN && off != 0 && need <= off &&
+	if ((len >= IR_RING_REWIND_MIN || off >= IR_RING_REWIND_MIN) && off != 0 && need <= off &&
 	    ir_ring_space(r, r->cap) == (int64_t)r->cap)
 		r->pad = r->cap - off;
 	int64_t space = ir_ring_space(r, r->pad + need);
@@ -73,6 +74,9 @@ void *ir_ring_reserve(struct ir_ring *r, uint64_t len)
 		return NULL;
 	r->reserved = len;
 	r->resv = (uint8_t *)ring_rec(r, r->pos + r->pad) + IR_RING_REC_HDR;
+	/* Fetch the next record's line for writing now, while the caller builds
+	 * its payload: publish() clears a word there before it can publish. */
+	__builtin_prefetch(ring_rec(r, r->pos + r->pad + need), 1);
 	return r->resv;
 }
 
@@ -113,18 +117,28 @@ void ir_ring_producer_disarm(struct ir_ring *r)
 
 int ir_ring_peek(struct ir_ring *r, const uint8_t **data, uint32_t *len, uint32_t *flags)
 {
-	struct ir_ring_rec *rec = ring_rec(r, r->pos);
-	if (atomic_load_explicit(&rec->pos, memory_order_acquire) != r->pos + 1)
-		return 0;
-	uint32_t l = rec->len;
-	if (l > ir_ring_max_rec(r->cap))
-		return -EPROTO;
-	/* Copy what we validated: the peer may rewrite shared memory at will. */
-	r->peeked = ir_ring_rec_size(l);
-	*len = l;
-	*flags = rec->flags;
-	*data = (const uint8_t *)rec + IR_RING_REC_HDR;
-	return 1;
+	for (;;) {
+		struct ir_ring_rec *rec = ring_rec(r, r->pos);
+		if (atomic_load_explicit(&rec->pos, memory_order_acquire) != r->pos + 1)
+			return 0;
+		uint32_t l = rec->len;
+		if (l > ir_ring_max_rec(r->cap))
+			return -EPROTO;
+		uint32_t f = rec->flags;
+		if (f & IR_RING_F_PAD) {
+			/* Skip it; the next release publishes the head past it.  A
+			 * PAD is always committed together with the record after it,
+			 * so no producer is waiting for this space. */
+			r->pos += ir_ring_rec_size(l);
+			continue;
+		}
+		/* Copy what we validated: the peer may rewrite shared memory at will. */
+		r->peeked = ir_ring_rec_size(l);
+		*len = l;
+		*flags = f;
+		*data = (const uint8_t *)rec + IR_RING_REC_HDR;
+		return 1;
+	}
 }
 
 int ir_ring_release(struct ir_ring *r)

@@ -45,10 +45,14 @@
 #define IR_RING_F_LAST 0x2u  /* ends a message */
 #define IR_RING_F_PAD 0x4u   /* filler up to the end of the lap: release and skip */
 
-/* A record at least this large, reserved while the ring is empty, starts at
- * the beginning of the array (a PAD record fills the rest of the lap): large
- * payloads then reuse the same memory, which is still in cache, instead of
- * walking cold memory around the ring (a 1 MiB copy: ~22 us hot, ~89 cold). */
+/* A record reserved while the ring is empty starts again at the beginning of
+ * the array (a PAD record fills the rest of the lap) when it is at least
+ * this large or the lap is at least this far along.  A lightly loaded
+ * connection then keeps reusing the same few pages, still in cache and
+ * already faulted in, instead of walking cold memory around the whole ring
+ * (a 1 MiB copy: ~22 us hot, ~89 us cold; a first touch of a shared page:
+ * a fault of several us) - and its resident memory is what it queues, not
+ * the ring size.  Under load the ring is never empty and laps as usual. */
 #define IR_RING_REWIND_MIN (32u << 10)
 
 /* The shared control block of one direction (lives in the segment). */
@@ -108,8 +112,8 @@ int ir_ring_producer_arm(struct ir_ring *r, uint64_t want);
 void ir_ring_producer_disarm(struct ir_ring *r);
 
 /* Consumer.  Next record: 1 and its data/len/flags, 0 if none, -EPROTO if
- * the record is malformed (length beyond the ring).  A record with
- * IR_RING_F_PAD carries nothing: release it and peek again. */
+ * the record is malformed (length beyond the ring).  PAD records are
+ * skipped here; callers never see one. */
 int ir_ring_peek(struct ir_ring *r, const uint8_t **data, uint32_t *len, uint32_t *flags);
 /* Release the record returned by the last peek.  Returns 1 if the producer
  * was waiting for room and must be woken, else 0. */

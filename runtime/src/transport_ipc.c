@@ -232,11 +232,6 @@ static int rx_one(struct ipc_conn *ic)
 	if (r < 0)
 		return ir__conn_bad_frame(c, "ring record longer than the ring");
 	struct ir_frame_hdr h;
-	if (flags & IR_RING_F_PAD) {
-		if (ir_ring_release(&ic->rx))
-			ring_bell(ic->bell_tx);
-		return 1;
-	}
 	if (!ic->streaming) {
 		if (!(flags & IR_RING_F_FIRST))
 			return ir__conn_bad_frame(c, "ring record continues no message");

@@ -149,9 +149,16 @@ static void pay_fill(uint8_t *p, uint32_t len, uint64_t seq)
 }
 
 /* 1 if @p/@len/@flags is record @seq as pay_fill() wrote it (flags = seq). */
+/* Records carry their sequence number in the flags, less the bit the ring
+ * reserves for its own PAD records. */
+static uint32_t seq_flags(uint64_t seq)
+{
+	return (uint32_t)seq & ~IR_RING_F_PAD;
+}
+
 static int pay_ok(const uint8_t *p, uint32_t len, uint32_t flags, uint64_t seq, uint32_t max)
 {
-	if (len != pay_len(seq, max) || flags != (uint32_t)seq)
+	if (len != pay_len(seq, max) || flags != seq_flags(seq))
 		return 0;
 	if (len >= 12) {
 		uint64_t s;
@@ -256,14 +263,14 @@ START_TEST(record_sizes)
 		ck_assert_ptr_eq(w, s.data + (at & (cap - 1)) + IR_RING_REC_HDR);
 		pay_fill(buf, n, i);
 		memcpy(w, buf, n);
-		ck_assert_int_eq(ir_ring_commit(&s.prod, n, (uint32_t)i), 0);
+		ck_assert_int_eq(ir_ring_commit(&s.prod, n, seq_flags(i)), 0);
 		ck_assert_uint_eq(s.prod.pos, at + ir_ring_rec_size(n));
 
 		const uint8_t *d;
 		uint32_t len, flags;
 		ck_assert_int_eq(ir_ring_peek(&s.cons, &d, &len, &flags), 1);
 		ck_assert_uint_eq(len, n);
-		ck_assert_uint_eq(flags, i);
+		ck_assert_uint_eq(flags, seq_flags(i));
 		ck_assert_ptr_eq(d, w);
 		ck_assert_int_eq(memcmp(d, buf, n), 0);
 		ck_assert_int_eq(ir_ring_release(&s.cons), 0);
@@ -292,7 +299,7 @@ START_TEST(full_then_release)
 		uint8_t *w = ir_ring_reserve(&s.prod, 48);
 		ck_assert_msg(w != NULL, "reserve %u of %u failed", i, (unsigned)(cap / 64));
 		memset(w, (int)i, 48);
-		ck_assert_int_eq(ir_ring_commit(&s.prod, 48, i), 0);
+		ck_assert_int_eq(ir_ring_commit(&s.prod, 48, seq_flags(i)), 0);
 	}
 	ck_assert_int_eq(ir_ring_space(&s.prod, 64), 0);
 	ck_assert_ptr_null(ir_ring_reserve(&s.prod, 0));
@@ -306,13 +313,13 @@ START_TEST(full_then_release)
 	uint8_t *w = ir_ring_reserve(&s.prod, 48);
 	ck_assert_ptr_nonnull(w);
 	memset(w, 0xee, 48);
-	ck_assert_int_eq(ir_ring_commit(&s.prod, 48, 1000), 0);
+	ck_assert_int_eq(ir_ring_commit(&s.prod, 48, seq_flags(1000)), 0);
 	ck_assert_ptr_null(ir_ring_reserve(&s.prod, 0));
 
 	/* Everything comes out in order, the refill last. */
 	for (uint32_t i = 1; i <= cap / 64; i++) {
 		ck_assert_int_eq(ir_ring_peek(&s.cons, &d, &len, &flags), 1);
-		uint32_t want = i < cap / 64 ? i : 1000;
+		uint32_t want = seq_flags(i < cap / 64 ? i : 1000);
 		ck_assert_uint_eq(flags, want);
 		ck_assert_uint_eq(len, 48);
 		ck_assert_uint_eq(d[0], i < cap / 64 ? (uint8_t)i : 0xee);
@@ -335,7 +342,7 @@ START_TEST(commit_shorter_than_reserved)
 	ck_assert_ptr_nonnull(w);
 	ck_assert_uint_eq(s.prod.reserved, 1000);
 	memcpy(w, "0123456789", 10);
-	ck_assert_int_eq(ir_ring_commit(&s.prod, 10, 7), 0);
+	ck_assert_int_eq(ir_ring_commit(&s.prod, 10, 3), 0);
 	ck_assert_uint_eq(s.prod.reserved, 0);
 	ck_assert_uint_eq(s.prod.pos, at + 64);
 
@@ -343,7 +350,7 @@ START_TEST(commit_shorter_than_reserved)
 	uint32_t len, flags;
 	ck_assert_int_eq(ir_ring_peek(&s.cons, &d, &len, &flags), 1);
 	ck_assert_uint_eq(len, 10);
-	ck_assert_uint_eq(flags, 7);
+	ck_assert_uint_eq(flags, 3);
 	ck_assert_mem_eq(d, "0123456789", 10);
 	ir_ring_release(&s.cons);
 	ck_assert_uint_eq(s.cons.pos, at + 64);
@@ -377,7 +384,7 @@ START_TEST(wrap_around)
 			uint8_t tmp[4096];
 			pay_fill(tmp, n, next_w);
 			memcpy(w, tmp, n);
-			ir_ring_commit(&s.prod, n, (uint32_t)next_w);
+			ir_ring_commit(&s.prod, n, seq_flags(next_w));
 			next_w++;
 		}
 		unsigned drain = (unsigned)(xorshift(&st) % 8) + 1;
@@ -396,7 +403,7 @@ START_TEST(wrap_around)
 			if (next_r % 5)
 				want %= 700;
 			ck_assert_uint_eq(len, want);
-			ck_assert_uint_eq(flags, (uint32_t)next_r);
+			ck_assert_uint_eq(flags, seq_flags(next_r));
 			uint8_t tmp[4096];
 			pay_fill(tmp, len, next_r);
 			ck_assert_msg(memcmp(d, tmp, len) == 0, "record %llu corrupt",
@@ -443,7 +450,7 @@ static void *spin_producer(void *p)
 			sched_yield();
 		}
 		pay_fill(w, n, seq);
-		ir_ring_commit(a->r, n, (uint32_t)seq);
+		ir_ring_commit(a->r, n, seq_flags(seq));
 	}
 	return NULL;
 }
@@ -562,7 +569,7 @@ static void fk_producer(struct ir_ring *r, uint64_t n, int bell_cons, int bell_p
 			ir_ring_producer_disarm(r);
 		}
 		pay_fill(w, len, seq);
-		if (ir_ring_commit(r, len, (uint32_t)seq))
+		if (ir_ring_commit(r, len, seq_flags(seq)))
 			bell_ring(bell_cons);
 	}
 	_exit(0);
@@ -911,6 +918,71 @@ START_TEST(stale_payload_is_not_a_record)
 }
 END_TEST
 
+/* An empty ring sends the next record back to the start of the array once
+ * the lap is IR_RING_REWIND_MIN along (or the record is that large); the
+ * PAD in between is invisible to the consumer. */
+static void put_get(struct seg *s, uint32_t n, uint64_t seq, uint64_t want_off)
+{
+	uint8_t *w = ir_ring_reserve(&s->prod, n);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_msg(w == s->data + want_off + IR_RING_REC_HDR,
+		      "record %llu at offset %lld, not %llu", (unsigned long long)seq,
+		      (long long)(w - s->data - IR_RING_REC_HDR), (unsigned long long)want_off);
+	memset(w, (int)(seq & 0xff), n);
+	ir_ring_commit(&s->prod, n, IR_RING_F_FIRST | IR_RING_F_LAST);
+	const uint8_t *d;
+	uint32_t len, flags;
+	ck_assert_int_eq(ir_ring_peek(&s->cons, &d, &len, &flags), 1);
+	ck_assert_ptr_eq(d, w);
+	ck_assert_uint_eq(len, n);
+	ck_assert_uint_eq(flags, IR_RING_F_FIRST | IR_RING_F_LAST);
+	ck_assert_uint_eq(d[n ? n - 1 : 0], n ? (uint8_t)seq : d[0]);
+	ir_ring_release(&s->cons);
+	ck_assert_uint_eq(s->cons.pos, s->prod.pos);
+}
+
+START_TEST(rewind_when_empty)
+{
+	const uint64_t cap = 256u << 10;
+	struct seg s;
+	seg_open(&s, cap, 0);
+	/* Small records walk forward until the lap is 32 KiB along ... */
+	uint64_t seq = 0, off = 0;
+	while (off < IR_RING_REWIND_MIN) {
+		put_get(&s, 100, seq++, off);
+		off += ir_ring_rec_size(100);
+	}
+	/* ... then the next one starts the array again. */
+	put_get(&s, 100, seq++, 0);
+	put_get(&s, 100, seq++, ir_ring_rec_size(100));
+	/* A large record rewinds only if it fits in front of the consumer ... */
+	uint64_t at = 2 * ir_ring_rec_size(100);
+	put_get(&s, IR_RING_REWIND_MIN, seq++, at);
+	at += ir_ring_rec_size(IR_RING_REWIND_MIN);
+	put_get(&s, 100 * 1024, seq++, at);
+	/* ... and then it does, whatever the lap's progress. */
+	put_get(&s, 60 * 1024, seq++, 0);
+	put_get(&s, 60 * 1024, seq++, 0);
+	/* Not while records are queued: a second record goes behind the first
+	 * (which itself rewound: the ring was empty and the lap far along). */
+	uint8_t *w1 = ir_ring_reserve(&s.prod, 100);
+	ck_assert_ptr_eq(w1, s.data + IR_RING_REC_HDR);
+	ir_ring_commit(&s.prod, 100, 3);
+	uint8_t *w2 = ir_ring_reserve(&s.prod, IR_RING_REWIND_MIN);
+	ck_assert_ptr_eq(w2, s.data + ir_ring_rec_size(100) + IR_RING_REC_HDR);
+	ir_ring_commit(&s.prod, IR_RING_REWIND_MIN, 3);
+	const uint8_t *d;
+	uint32_t len, flags;
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(ir_ring_peek(&s.cons, &d, &len, &flags), 1);
+		ck_assert_ptr_eq(d, i ? w2 : w1);
+		ir_ring_release(&s.cons);
+	}
+	ck_assert_int_eq(ir_ring_peek(&s.cons, &d, &len, &flags), 0);
+	seg_close(&s);
+}
+END_TEST
+
 Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -920,6 +992,7 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, empty_round_trip);
 	tcase_add_test(tc, fresh_segment_is_empty);
 	tcase_add_test(tc, record_sizes);
+	tcase_add_test(tc, rewind_when_empty);
 	tcase_add_test(tc, full_then_release);
 	tcase_add_test(tc, commit_shorter_than_reserved);
 	tcase_add_test(tc, wrap_around);
