@@ -230,6 +230,8 @@ struct srv {
 	int opened, closed, last_err;
 	uint64_t msgs;
 	uint64_t from_victim;
+	int check_shm;
+	uint64_t in_shm; /* payloads that were read in place, in an ipc segment */
 	struct ir_conn *victim;
 	int victim_err;
 	int echo;
@@ -255,10 +257,29 @@ static void srv_close(struct ir_conn *c, int err, void *ud)
 	}
 }
 
+/* Does @p lie in a mapping of an ipc segment (/proc/self/maps)? */
+static int in_ipc_segment(const void *p)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (unsigned long)p >= lo &&
+		    (unsigned long)p < hi)
+			found = strstr(line, "memfd:iroute-ipc") != NULL;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 static void srv_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 {
 	struct srv *s = ud;
 	s->msgs++;
+	if (s->check_shm && m->hdr.payload_len && in_ipc_segment(m->payload))
+		s->in_shm++;
 	if (s->close_on_msg) {
 		ir_conn_close(c); /* a callback may close its own connection */
 		return;
@@ -870,6 +891,7 @@ START_TEST(t_zero_copy)
 	struct srv s;
 	srv_start(&s, _i, 4u << 20, 0);
 	s.echo = 0;
+	s.check_shm = 1;
 	struct cli k;
 	memset(&k, 0, sizeof(k));
 	k.loop = s.loop;
@@ -896,6 +918,8 @@ START_TEST(t_zero_copy)
 			ir_loop_run_once(s.loop, 10000);
 		ck_assert_uint_eq(s.msgs, want);
 	}
+	/* ipc: every payload was read where the sender built it (zero copy). */
+	ck_assert_uint_eq(s.in_shm, _i == 0 ? 4 : 0);
 	void *p;
 	if (_i == 0) /* a frame larger than the ring cannot be built in place */
 		ck_assert_int_eq(ir_conn_reserve(k.c, 5u << 20, &p), -EMSGSIZE);
