@@ -229,6 +229,7 @@ static void start_connect(struct ir_conn *c)
 {
 	c->state = IR_CONN_CONNECTING;
 	c->last_error[0] = 0;
+	c->st.connects++;
 	snprintf(c->medium, sizeof(c->medium), "%s %s", c->t->name, c->addr);
 	update_peer(c);
 	int rc = c->t->connect(c);
@@ -251,6 +252,7 @@ int ir_dial(struct ir_loop *loop, const struct ir_transport *t, const char *addr
 		return -ENOMEM;
 	}
 	c->state = IR_CONN_CONNECTING;
+	c->st.connects = 1;
 	snprintf(c->medium, sizeof(c->medium), "%s %s", t->name, addr);
 	update_peer(c);
 	int rc = t->connect(c);

@@ -626,8 +626,15 @@ START_TEST(t_reconnect)
 	/* Frames sent while the peer is away wait for the next connection. */
 	for (int i = 0; i < 20; i++)
 		cli_send(&k, k.sent, 1000 + (size_t)i, 0);
+	struct ir_conn_stats st;
+	ir_conn_stats(k.c, &st);
+	uint64_t before = st.connects;
 	tnet_run_for(k.loop, 300); /* a few failed attempts with backoff */
 	ck_assert(!ir_conn_is_open(k.c));
+	/* Backoff 10 ms doubling to 100 ms: ~5 attempts in 300 ms (30 without). */
+	ir_conn_stats(k.c, &st);
+	ck_assert_uint_ge(st.connects - before, 2);
+	ck_assert_uint_le(st.connects - before, 12);
 
 	pid_t s2 = tnet_spawn_echo(_i, addr, 0, addr2, sizeof(addr2));
 	ck_assert_int_gt(s2, 0);
@@ -636,7 +643,6 @@ START_TEST(t_reconnect)
 	ck_assert_int_eq(k.opened, 2);
 	ck_assert_uint_eq(k.got, 70);
 	ck_assert_uint_eq(k.bad, 0);
-	struct ir_conn_stats st;
 	ir_conn_stats(k.c, &st);
 	ck_assert_uint_eq(st.reconnects, 1);
 	cli_free(&k);

@@ -158,7 +158,8 @@ struct ir_conn_stats {
 	uint64_t frames_in, frames_out;
 	uint64_t bytes_in, bytes_out; /* payload bytes */
 	uint64_t bad_frames;
-	uint64_t reconnects;
+	uint64_t connects;   /* dialer: connection attempts, the first included */
+	uint64_t reconnects; /* dialer: successful handshakes after the first */
 	size_t sndq_bytes; /* bytes copied into the send queue now */
 	size_t sndq_peak;  /* highest sndq_bytes seen */
 };
