@@ -36,6 +36,9 @@ BENCH_BINS := $(BENCH_SRCS:runtime/bench/%.c=$(BUILD)/bin/iroute-bench-%)
 REPLAY_BIN := $(BUILD)/tests/fuzz-frame-replay
 FUZZ_TIME  ?= 60
 
+# Keep the objects of pattern-built binaries (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all deps test test-unit fuzz-replay bench bench-transport fuzz valgrind clean format run
 
 all: $(LIB) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
