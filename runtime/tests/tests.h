@@ -12,6 +12,7 @@ Suite *ring_suite(void);
 Suite *hello_suite(void);
 Suite *token_suite(void);
 Suite *transport_suite(void);
+Suite *wdconfig_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);
