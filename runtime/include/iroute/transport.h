@@ -119,12 +119,16 @@ int ir_dial(struct ir_loop *loop, const struct ir_transport *t, const char *addr
 /* Send one frame: header @h (payload_len is set from the iovecs; the trace
  * fields are the caller's: stamping a clock costs ~40 ns on a VM, more
  * than the rest of a shared-memory hop) and @iovcnt payload pieces.
- *   @cb == NULL: what cannot be written now is copied (bounded by
- *     sndq_limit; -EAGAIN and nothing queued if it does not fit);
+ *   @cb == NULL: what cannot be written now is copied into the send queue;
+ *     when the queue already holds frames and this one would take it past
+ *     sndq_limit, nothing is queued and -EAGAIN is returned (on_writable
+ *     follows).  So the queue holds at most sndq_limit + one frame.
  *   @cb != NULL: the buffers are borrowed until @cb runs (no copy, no
  *     limit: the caller owns that memory).
- * Returns 0 or -errno (-EMSGSIZE above the peer's max_payload, -EBUSY while
- * a reservation is open). */
+ * Returns 1 when the whole frame went out at once (@cb is then NOT called
+ * and the buffers are free again: no reentrancy), 0 when it was queued
+ * (@cb runs later), or -errno: -EMSGSIZE above cfg.max_payload, -EBUSY
+ * while a reservation is open, -ENOTCONN once closed. */
 int ir_conn_send(struct ir_conn *c, const struct ir_frame_hdr *h, const struct iovec *iov,
 		 int iovcnt, ir_send_cb cb, void *arg);
 
