@@ -12,6 +12,8 @@ Suite *ring_suite(void);
 Suite *hello_suite(void);
 Suite *token_suite(void);
 Suite *transport_suite(void);
+Suite *metrics_suite(void);
+Suite *exec_suite(void);
 Suite *wdconfig_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */

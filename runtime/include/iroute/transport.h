@@ -164,8 +164,8 @@ struct ir_conn_stats {
 	uint64_t bad_frames;
 	uint64_t connects;   /* dialer: connection attempts, the first included */
 	uint64_t reconnects; /* dialer: successful handshakes after the first */
-	size_t sndq_bytes; /* bytes copied into the send queue now */
-	size_t sndq_peak;  /* highest sndq_bytes seen */
+	size_t sndq_bytes;   /* bytes copied into the send queue now */
+	size_t sndq_peak;    /* highest sndq_bytes seen */
 };
 void ir_conn_stats(const struct ir_conn *c, struct ir_conn_stats *st);
 
