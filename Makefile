@@ -18,6 +18,8 @@ endif
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+MHD_CFLAGS   := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS     := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -31,6 +33,8 @@ LIB        := $(BUILD)/lib/libiroute.a
 TEST_SRCS  := $(wildcard runtime/tests/*.c)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BIN   := $(BUILD)/tests/iroute-tests
+CMD_SRCS   := $(wildcard runtime/cmd/*.c)
+CMD_BINS   := $(CMD_SRCS:runtime/cmd/%.c=$(BUILD)/bin/iroute-%)
 BENCH_SRCS := $(wildcard runtime/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:runtime/bench/%.c=$(BUILD)/bin/iroute-bench-%)
 REPLAY_BIN := $(BUILD)/tests/fuzz-frame-replay
@@ -41,14 +45,14 @@ FUZZ_TIME  ?= 60
 
 .PHONY: all deps test test-unit fuzz-replay bench bench-transport fuzz valgrind clean format run
 
-all: $(LIB) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
+all: $(LIB) $(CMD_BINS) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
 
 deps:
 	@scripts/deps.sh
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -56,7 +60,12 @@ $(LIB): $(LIB_OBJS)
 
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(MHD_LIBS) $(CHECK_LIBS) $(LDLIBS)
+
+# One binary per role: runtime/cmd/<name>.c -> iroute-<name>.
+$(BUILD)/bin/iroute-%: $(BUILD)/obj/runtime/cmd/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(MHD_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/iroute-bench-%: $(BUILD)/obj/runtime/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -67,12 +76,13 @@ $(REPLAY_BIN): $(BUILD)/obj/runtime/fuzz/fuzz_frame.o $(BUILD)/obj/runtime/fuzz/
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit + integration suites (Check, CK_FORK), then the fuzz corpus replay.
+# Tests that run binaries find them in $(BUILD)/bin (IROUTE_BIN_DIR).
 test: deps
 	@$(MAKE) --no-print-directory test-unit
 
-test-unit: $(TEST_BIN) $(REPLAY_BIN)
+test-unit: $(TEST_BIN) $(REPLAY_BIN) $(CMD_BINS)
 	$(REPLAY_BIN) runtime/fuzz/corpus/frame
-	CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
+	IROUTE_BIN_DIR=$(BUILD)/bin CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
 
 fuzz-replay: $(REPLAY_BIN)
 	$(REPLAY_BIN) runtime/fuzz/corpus/frame
