@@ -15,6 +15,7 @@ Suite *transport_suite(void);
 Suite *metrics_suite(void);
 Suite *exec_suite(void);
 Suite *wdconfig_suite(void);
+Suite *watchdog_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);

@@ -1,0 +1,641 @@
+/* watchdog.c - of-watchdog's HTTP front for one function, on libmicrohttpd:
+ * health and readiness, the serializing mode, Prometheus metrics, the
+ * SIGTERM drain.
+ *
+ * Why this design: in serializing mode a request blocks in ir_exec_run()
+ * for as long as fprocess runs, so each connection gets its own thread
+ * (MHD_USE_THREAD_PER_CONNECTION with an internal poll() thread; MHD does
+ * not allow epoll with a thread per connection).  A slow function then
+ * never delays /_/health, /_/ready or another request, which is what Go's
+ * goroutine per connection gives of-watchdog.  Rejected: a fixed thread
+ * pool (its size would silently become a second max_inflight and a full
+ * pool would make the kubelet's health probes time out) and suspending
+ * connections while a worker runs fprocess (more code for no gain at the
+ * concurrency one function instance sees).  Metrics get their own small
+ * daemon on metrics_port, like of-watchdog's second http.Server.
+ *
+ * Request flow (the function handler, every path not under /_/):
+ *   1st call     limiter: max_inflight requests running already -> 429 with
+ *                X-OpenFaaS-Internal: faas-middleware, nothing runs (this
+ *                is faas-middleware's concurrency limiter)
+ *   body calls   the body is appended to one buffer (serializing mode
+ *                reads it whole before starting fprocess, as of-watchdog)
+ *   last call    ir_exec_run() with the CGI environment; status and body
+ *                from ir_exec_http_status(); Content-Type: content_type
+ *                on every answer (of-watchdog sets it before running),
+ *                X-Duration-Seconds as Go's "%f" (6 decimals); X-Call-Id
+ *                and X-Start-Time copied from the request when present
+ *                (the issue's pass-through; we create neither).
+ * Every function request, 429s included, is recorded in the metrics (the
+ * instrumentation wraps the limiter in of-watchdog); /_/ paths are not.
+ *
+ * X-Timeout: a request header holding a Go duration ("2s", "500ms") or
+ * integer seconds shortens exec_timeout for that request; it never
+ * lengthens it (a value above exec_timeout, or any value when exec_timeout
+ * is 0 = none, is ignored, as is a malformed one).  This is ours, from the
+ * issue: of-watchdog's serializing runner only knows exec_timeout.
+ *
+ * /_/health and /_/ready are of-watchdog's (pkg/watchdog.go and
+ * pkg/readiness.go, commit 67a6309): GET only (HEAD is 405 there too);
+ * health is 200 "OK" while the lock file exists and we are not draining,
+ * else 503; ready is 503 on the same test, then 429 at max_inflight, then
+ * the function's own answer for a GET of ready_path when that is set, else
+ * 200 with an empty body.  Neither is limited nor recorded in the metrics.
+ * Other /_/ paths are 404.
+ *
+ * SIGTERM/SIGINT (read from a signalfd by ir_watchdog_run()'s thread):
+ * remove the lock file (health 503, ready 503), keep serving for
+ * healthcheck_interval (0 = no wait; of-watchdog would wait forever),
+ * MHD_quiesce_daemon() (no new connections), wait until no request is in
+ * progress or write_timeout passed, stop.
+ */
+#include "watchdog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iroute/exec.h"
+#include "iroute/log.h"
+#include "iroute/metrics.h"
+
+#define WD_LOG "watchdog"
+#define WD_LOCK_DEFAULT "/tmp/.lock"
+#define WD_MAX_ENV 256 /* CGI variables per request; more headers are dropped */
+
+struct wd {
+	const struct ir_wd_config *cfg;
+	const char *lock_path;
+	struct ir_metrics *metrics;
+	struct MHD_Daemon *http;
+	struct MHD_Daemon *mhttp;
+	atomic_int inflight; /* function requests running (limiter) */
+	atomic_int active;   /* requests of any path not yet completed (drain) */
+	atomic_bool draining;
+};
+
+/* Per request, created by the URI log callback, freed when completed. */
+struct wd_req {
+	char *uri; /* raw request target, query included */
+	uint64_t start_ns;
+	unsigned char *body;
+	size_t len, cap;
+	bool started;	/* access handler has seen this request */
+	bool counted;	/* holds an inflight slot */
+	bool responded; /* a response was queued */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * IR_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	struct wd *wd = cls;
+	(void)con;
+	/* MHD marks the request "client aware" when this is called, so
+	 * completed_cb runs for it whatever happens next. */
+	struct wd_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->uri = strdup(uri ? uri : "");
+	r->start_ns = now_ns();
+	atomic_fetch_add(&wd->active, 1);
+	return r;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct wd *wd = cls;
+	struct wd_req *r = *con_cls;
+	(void)con;
+	(void)toe;
+	if (!r)
+		return;
+	if (r->counted) {
+		atomic_fetch_sub(&wd->inflight, 1);
+		ir_metrics_inflight_add(wd->metrics, -1);
+	}
+	atomic_fetch_sub(&wd->active, 1);
+	free(r->uri);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *con, unsigned int status, const char *text)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	enum MHD_Result ret = MHD_queue_response(con, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* of-watchdog's acceptingConnections and lock-file check, in one. */
+static bool healthy(struct wd *wd)
+{
+	return !atomic_load(&wd->draining) && access(wd->lock_path, F_OK) == 0;
+}
+
+/* /_/health: GET only (HEAD too is 405, as in of-watchdog). */
+static enum MHD_Result serve_health(struct wd *wd, struct MHD_Connection *con, const char *method)
+{
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+	if (!healthy(wd))
+		return queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
+	return queue_text(con, MHD_HTTP_OK, "OK");
+}
+
+static bool over_limit(struct wd *wd)
+{
+	uint32_t max = wd->cfg->max_inflight;
+	return max && (uint32_t)atomic_load(&wd->inflight) >= max;
+}
+
+/* ---- CGI environment ---- */
+
+struct env_build {
+	char *vars[WD_MAX_ENV + 1];
+	size_t n;
+	char *transfer_encoding;
+};
+
+static void env_add(struct env_build *e, char *kv)
+{
+	if (!kv)
+		return;
+	if (e->n >= WD_MAX_ENV) {
+		free(kv);
+		return;
+	}
+	e->vars[e->n++] = kv;
+	e->vars[e->n] = NULL;
+}
+
+static void env_release(struct env_build *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->vars[i]);
+	e->n = 0;
+}
+
+static char *kv_dup(const char *prefix, const char *key, const char *value)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s%s=%s", prefix, key, value ? value : "") < 0)
+		return NULL;
+	return s;
+}
+
+/* Go's textproto.CanonicalMIMEHeaderKey then '-' -> '_': "x-call-id" ->
+ * "X_Call_Id".  Keys with bytes outside the token set stay as given. */
+static void canonical_key(const char *in, char *out, size_t len)
+{
+	bool token = true;
+	for (const char *p = in; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
+			token = false;
+	size_t i = 0;
+	bool upper = true;
+	for (; in[i] && i + 1 < len; i++) {
+		char c = in[i];
+		if (token) {
+			if (upper && c >= 'a' && c <= 'z')
+				c = (char)(c - 'a' + 'A');
+			else if (!upper && c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			upper = c == '-';
+		}
+		out[i] = c == '-' ? '_' : c;
+	}
+	out[i] = '\0';
+}
+
+static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct env_build *e = cls;
+	(void)kind;
+	/* Go moves Host out of the header map and Transfer-Encoding too. */
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		if (!e->transfer_encoding)
+			e->transfer_encoding = kv_dup("Http_", "Transfer_Encoding", value);
+		return MHD_YES;
+	}
+	char name[256];
+	canonical_key(key, name, sizeof(name));
+	char *kv = kv_dup("Http_", name, value);
+	if (!kv)
+		return MHD_YES;
+	/* Go passes the first value of a repeated header. */
+	size_t klen = strchr(kv, '=') - kv + 1;
+	for (size_t i = 0; i < e->n; i++)
+		if (strncmp(e->vars[i], kv, klen) == 0) {
+			free(kv);
+			return MHD_YES;
+		}
+	env_add(e, kv);
+	return MHD_YES;
+}
+
+static void build_env(struct env_build *e, struct MHD_Connection *con, const char *method,
+		      const char *url, const char *query)
+{
+	memset(e, 0, sizeof(*e));
+	MHD_get_connection_values(con, MHD_HEADER_KIND, header_cb, e);
+	env_add(e, kv_dup("Http_", "Method", method));
+	if (*query)
+		env_add(e, kv_dup("Http_", "Query", query));
+	if (url && *url)
+		env_add(e, kv_dup("Http_", "Path", url));
+	if (e->transfer_encoding)
+		env_add(e, e->transfer_encoding);
+	e->transfer_encoding = NULL;
+}
+
+/* ---- the function handler ---- */
+
+static uint64_t request_timeout(const struct ir_wd_config *cfg, struct MHD_Connection *con)
+{
+	uint64_t t = cfg->exec_timeout_ns, x;
+	const char *v = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Timeout");
+	if (t && v && *v && ir_wd_duration_parse(v, &x) == 0 && x > 0 && x < t)
+		t = x;
+	return t;
+}
+
+static void add_common_headers(struct wd *wd, struct MHD_Connection *con, struct MHD_Response *resp,
+			       struct wd_req *r)
+{
+	char dur[64];
+	snprintf(dur, sizeof(dur), "%f", (double)(now_ns() - r->start_ns) / 1e9);
+	MHD_add_response_header(resp, "X-Duration-Seconds", dur);
+	static const char *const pass[] = {"X-Call-Id", "X-Start-Time"};
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+		const char *v = MHD_lookup_connection_value(con, MHD_HEADER_KIND, pass[i]);
+		if (v)
+			MHD_add_response_header(resp, pass[i], v);
+	}
+	(void)wd;
+}
+
+static enum MHD_Result finish(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+			      const char *method, unsigned int status, struct MHD_Response *resp,
+			      bool record)
+{
+	if (!resp)
+		return MHD_NO;
+	add_common_headers(wd, con, resp, r);
+	enum MHD_Result ret = MHD_queue_response(con, status, resp);
+	MHD_destroy_response(resp);
+	r->responded = true;
+	if (record)
+		ir_metrics_observe(wd->metrics, method, (int)status,
+				   (double)(now_ns() - r->start_ns) / 1e9);
+	return ret;
+}
+
+/* Run fprocess for this request.  @query is the raw query ("" = none);
+ * @with_body passes the request body on stdin; @record counts it in the
+ * metrics. */
+static enum MHD_Result run_function(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				    const char *method, const char *url, const char *query,
+				    bool with_body, bool record)
+{
+	const struct ir_wd_config *cfg = wd->cfg;
+	struct env_build env;
+	build_env(&env, con, method, url, query);
+	const char *call_id = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Call-Id");
+	struct ir_exec_req req = {
+	    .argv = cfg->argv,
+	    .env = env.vars,
+	    .stdin_data = with_body ? r->body : NULL,
+	    .stdin_len = with_body ? r->len : 0,
+	    .timeout_ns = request_timeout(cfg, con),
+	    .prefix_logs = cfg->prefix_logs,
+	    .call_id = cfg->log_callid ? call_id : NULL,
+	    .log_buffer_size = cfg->log_buffer_size,
+	};
+	struct ir_exec_result res;
+	ir_exec_run(&req, &res);
+	env_release(&env);
+	int status = ir_exec_http_status(&res);
+	struct MHD_Response *resp;
+	if (status == MHD_HTTP_OK) {
+		/* Hand stdout over to MHD, which frees it with free(). */
+		resp = MHD_create_response_from_buffer(res.out_len, res.out ? res.out : (void *)"",
+						       res.out ? MHD_RESPMEM_MUST_FREE
+							       : MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			res.out = NULL;
+	} else {
+		ir_warn(WD_LOG, "%s %s: %s", method, url, res.error);
+		resp = MHD_create_response_from_buffer(strlen(res.error), res.error,
+						       MHD_RESPMEM_MUST_COPY);
+	}
+	ir_exec_result_release(&res);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
+	return finish(wd, con, r, method, (unsigned int)status, resp, record);
+}
+
+/* /_/ready (pkg/readiness.go): GET only; 503 while draining or without
+ * the lock file (also with suppress_lock, as there), 429 at max_inflight,
+ * else ready_path's answer from the function itself (a GET with the
+ * request's headers, neither limited nor recorded), else 200 with an
+ * empty body. */
+static enum MHD_Result serve_ready(struct wd *wd, struct MHD_Connection *con, struct wd_req *r)
+{
+	if (!healthy(wd))
+		return queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
+	if (over_limit(wd))
+		return queue_text(con, MHD_HTTP_TOO_MANY_REQUESTS, "");
+	if (*wd->cfg->ready_path)
+		return run_function(wd, con, r, MHD_HTTP_METHOD_GET, wd->cfg->ready_path, "", false,
+				    false);
+	return queue_text(con, MHD_HTTP_OK, "");
+}
+
+static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				      const char *method, const char *url, const char *upload,
+				      size_t *upload_size)
+{
+	if (!r->started) {
+		r->started = true;
+		/* Take a slot first, so that two racing requests cannot both
+		 * pass a check of the count. */
+		uint32_t max = wd->cfg->max_inflight;
+		if (max && (uint32_t)atomic_fetch_add(&wd->inflight, 1) >= max) {
+			atomic_fetch_sub(&wd->inflight, 1);
+			/* faas-middleware's text (concurrency_limiter.go). */
+			char msg[96];
+			snprintf(msg, sizeof(msg),
+				 "Concurrent request limit exceeded. Max concurrent requests: %u\n",
+				 max);
+			struct MHD_Response *resp = MHD_create_response_from_buffer(
+			    strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+			if (resp)
+				MHD_add_response_header(resp, "X-OpenFaaS-Internal",
+							"faas-middleware");
+			return finish(wd, con, r, method, MHD_HTTP_TOO_MANY_REQUESTS, resp, true);
+		}
+		if (!max)
+			atomic_fetch_add(&wd->inflight, 1);
+		ir_metrics_inflight_add(wd->metrics, 1);
+		r->counted = true;
+		return MHD_YES;
+	}
+	if (r->responded) {
+		*upload_size = 0; /* 429 queued: discard the body */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+		if (r->len + n > r->cap) {
+			size_t cap = r->cap ? r->cap : 65536;
+			while (cap < r->len + n)
+				cap *= 2;
+			unsigned char *p = realloc(r->body, cap);
+			if (!p)
+				return MHD_NO;
+			r->body = p;
+			r->cap = cap;
+		}
+		memcpy(r->body + r->len, upload, n);
+		r->len += n;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	const char *q = strchr(r->uri, '?');
+	return run_function(wd, con, r, method, url, q ? q + 1 : "", true, true);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **con_cls)
+{
+	struct wd *wd = cls;
+	struct wd_req *r = *con_cls;
+	(void)version;
+	if (!r)
+		return MHD_NO; /* out of memory in uri_log_cb */
+	if (strncmp(url, "/_/", 3) != 0)
+		return serve_function(wd, con, r, method, url, upload, upload_size);
+	if (!r->started) {
+		r->started = true;
+		return MHD_YES; /* answer once the (ignored) body is in */
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/_/health") == 0)
+		return serve_health(wd, con, method);
+	if (strcmp(url, "/_/ready") == 0) {
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+		return serve_ready(wd, con, r);
+	}
+	return queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+}
+
+static enum MHD_Result metrics_cb(void *cls, struct MHD_Connection *con, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct wd *wd = cls;
+	(void)version;
+	(void)upload;
+	if (!*con_cls) {
+		*con_cls = (void *)1;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/metrics") != 0)
+		return queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+	char *text;
+	size_t len;
+	if (ir_metrics_render(wd->metrics, &text, &len) != 0)
+		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---- lifecycle ---- */
+
+static int write_lock(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / IR_NS_PER_SEC),
+			      .tv_nsec = (long)(ns % IR_NS_PER_SEC)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static struct MHD_Daemon *start_http(struct wd *wd, uint16_t port)
+{
+	const struct ir_wd_config *cfg = wd->cfg;
+	unsigned int timeout_s = 0;
+	if (cfg->read_timeout_ns)
+		timeout_s =
+		    (unsigned int)((cfg->read_timeout_ns + IR_NS_PER_SEC - 1) / IR_NS_PER_SEC);
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+				    MHD_USE_POLL | MHD_USE_ITC,
+				port, NULL, NULL, access_cb, wd, MHD_OPTION_URI_LOG_CALLBACK,
+				uri_log_cb, wd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, wd,
+				MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
+}
+
+static int drain(struct wd *wd, int sfd)
+{
+	const struct ir_wd_config *cfg = wd->cfg;
+	atomic_store(&wd->draining, true);
+	if (!cfg->suppress_lock && unlink(wd->lock_path) != 0 && errno != ENOENT)
+		ir_warn(WD_LOG, "unlink \"%s\": %s", wd->lock_path, strerror(errno));
+	char buf[40];
+	ir_duration_format(cfg->healthcheck_interval_ns, buf, sizeof(buf));
+	ir_info(WD_LOG, "SIGTERM: no new connections in %s", buf);
+	sleep_ns(cfg->healthcheck_interval_ns);
+	MHD_socket ls = MHD_quiesce_daemon(wd->http);
+	if (ls != MHD_INVALID_SOCKET)
+		close(ls);
+	uint64_t deadline = now_ns() + cfg->write_timeout_ns;
+	while (atomic_load(&wd->active) > 0 && now_ns() < deadline)
+		sleep_ns(10 * 1000000ull);
+	(void)sfd;
+	if (atomic_load(&wd->active) > 0) {
+		ir_warn(WD_LOG, "%d request(s) still running after write_timeout",
+			atomic_load(&wd->active));
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opts *opts, char *err,
+		    size_t errlen)
+{
+	char dummy[1];
+	if (!err) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (cfg->mode != IR_WD_MODE_SERIALIZING) {
+		snprintf(err, errlen, "mode %s: not implemented yet (serializing is)",
+			 ir_wd_mode_name(cfg->mode));
+		return -ENOTSUP;
+	}
+	struct wd wd = {.cfg = cfg, .lock_path = WD_LOCK_DEFAULT};
+	if (opts && opts->lock_path)
+		wd.lock_path = opts->lock_path;
+	uint16_t mport = opts && opts->metrics_port ? opts->metrics_port : cfg->metrics_port;
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	int rc;
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "signalfd(): %s", strerror(errno));
+		return rc;
+	}
+	rc = ir_metrics_new(&wd.metrics);
+	if (rc) {
+		snprintf(err, errlen, "metrics: %s", strerror(-rc));
+		goto out_close_sfd;
+	}
+	wd.mhttp = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, mport, NULL,
+				    NULL, metrics_cb, &wd, MHD_OPTION_END);
+	if (!wd.mhttp) {
+		rc = -EADDRINUSE;
+		snprintf(err, errlen, "metrics listener on port %u failed", mport);
+		goto out_free_metrics;
+	}
+	wd.http = start_http(&wd, cfg->port);
+	if (!wd.http) {
+		rc = -EADDRINUSE;
+		snprintf(err, errlen, "listener on port %u failed", cfg->port);
+		goto out_stop_metrics;
+	}
+	ir_info(WD_LOG, "listening on port %u, metrics on port %u", cfg->port, mport);
+	if (!cfg->suppress_lock) {
+		rc = write_lock(wd.lock_path);
+		if (rc) {
+			snprintf(err, errlen, "lock file \"%s\": %s", wd.lock_path, strerror(-rc));
+			goto out_stop_http;
+		}
+		ir_info(WD_LOG, "wrote lock file at %s", wd.lock_path);
+	}
+
+	struct signalfd_siginfo si;
+	for (;;) {
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n == (ssize_t)sizeof(si))
+			break;
+		if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			snprintf(err, errlen, "read(signalfd): %s", strerror(errno));
+			goto out_stop_http;
+		}
+	}
+	rc = drain(&wd, sfd);
+	if (rc == -ETIMEDOUT) {
+		/* Stopping the daemon would join the busy connection threads. */
+		snprintf(err, errlen, "requests still running after write_timeout");
+		close(sfd);
+		return rc;
+	}
+out_stop_http:
+	MHD_stop_daemon(wd.http);
+out_stop_metrics:
+	MHD_stop_daemon(wd.mhttp);
+out_free_metrics:
+	ir_metrics_free(wd.metrics);
+out_close_sfd:
+	close(sfd);
+	return rc;
+}

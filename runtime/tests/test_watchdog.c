@@ -1,0 +1,555 @@
+/* test_watchdog.c - the real iroute-watchdog binary driven by the real curl:
+ * configuration errors, health and readiness, the serializing mode (body,
+ * CGI environment, failures, exec_timeout, X-Timeout), the concurrency
+ * limiter, metrics, and the SIGTERM drain.
+ *
+ * Each test starts its own watchdog on ports the kernel just handed out
+ * (bound to port 0, read back, closed), with its lock file and scripts in
+ * a fresh temporary directory, and kills it in teardown if still alive.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests.h"
+
+static char dir[64];
+static pid_t wd_pid;
+static int port, mport;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t len = sizeof(a);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static bool port_open(int p)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)p),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/iroute-wd-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	wd_pid = 0;
+	port = free_port();
+	mport = free_port();
+}
+
+static void teardown(void)
+{
+	if (wd_pid > 0) {
+		kill(wd_pid, SIGKILL);
+		waitpid(wd_pid, NULL, 0);
+		wd_pid = 0;
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* Writes an executable /bin/sh script named @name into the test dir. */
+static void write_script(const char *name, const char *body)
+{
+	char p[128];
+	path_in(p, sizeof(p), name);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	ck_assert_int_eq(chmod(p, 0755), 0);
+}
+
+static char *read_file(const char *name, size_t *len)
+{
+	char p[128];
+	path_in(p, sizeof(p), name);
+	FILE *f = fopen(p, "rb");
+	ck_assert_msg(f != NULL, "no %s", p);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+/* Fork+exec the watchdog with only PATH, the test's lock file and metrics
+ * port, and @env ("K=V", NULL-terminated).  stderr goes to dir/stderr.
+ * With @wait, returns once the port accepts connections. */
+static pid_t spawn_wd(const char *const *env, bool wait)
+{
+	const char *bindir = getenv("IROUTE_BIN_DIR");
+	char bin[512];
+	snprintf(bin, sizeof(bin), "%s/iroute-watchdog", bindir && *bindir ? bindir : "build/bin");
+	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
+	char vpath[1024], vlock[128], vmport[64], verr[128];
+	snprintf(vpath, sizeof(vpath), "PATH=%s",
+		 getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	snprintf(vlock, sizeof(vlock), "IROUTE_LOCK_FILE=%s/lock", dir);
+	snprintf(vmport, sizeof(vmport), "IROUTE_METRICS_PORT=%d", mport);
+	path_in(verr, sizeof(verr), "stderr");
+	char *envp[32] = {vpath, vlock, vmport};
+	size_t n = 3;
+	for (size_t i = 0; env[i] && n < 31; i++)
+		envp[n++] = (char *)env[i];
+	envp[n] = NULL;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(verr, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		char *argv[] = {bin, NULL};
+		execve(bin, argv, envp);
+		_exit(127);
+	}
+	wd_pid = pid;
+	if (wait) {
+		uint64_t t0 = now_ms();
+		while (!port_open(port)) {
+			int st;
+			ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "watchdog exited early");
+			ck_assert_msg(now_ms() - t0 < 5000, "watchdog did not listen");
+			sleep_ms(10);
+		}
+	}
+	return pid;
+}
+
+/* Start the watchdog in serializing mode with @fprocess and @extra env. */
+static void start(const char *fprocess, const char *const *extra)
+{
+	static char vport[32], vfp[160];
+	snprintf(vport, sizeof(vport), "port=%d", port);
+	snprintf(vfp, sizeof(vfp), "fprocess=%s", fprocess);
+	const char *env[24] = {"mode=serializing", vport, vfp};
+	size_t n = 3;
+	for (size_t i = 0; extra && extra[i] && n < 23; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	spawn_wd(env, true);
+}
+
+/* Wait for the watchdog to exit; returns its wait status or -1 on timeout. */
+static int wait_exit(unsigned ms)
+{
+	uint64_t t0 = now_ms();
+	for (;;) {
+		int st;
+		pid_t r = waitpid(wd_pid, &st, WNOHANG);
+		if (r == wd_pid) {
+			wd_pid = 0;
+			return st;
+		}
+		if (now_ms() - t0 > ms)
+			return -1;
+		sleep_ms(10);
+	}
+}
+
+/* Start curl with @args on the watchdog's port (or @p); body to dir/@out,
+ * headers to dir/@out.h.  Returns the pipe that yields the status code. */
+static FILE *curl_start(int p, const char *out, const char *args, const char *path)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "curl -s -m 20 -o '%s/%s' -D '%s/%s.h' -w '%%{http_code}' %s "
+		 "'http://127.0.0.1:%d%s'",
+		 dir, out, dir, out, args, p, path);
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	return f;
+}
+
+static int curl_end(FILE *f)
+{
+	char buf[16] = "";
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	pclose(f);
+	return atoi(buf);
+}
+
+static int curl(int p, const char *out, const char *args, const char *path)
+{
+	return curl_end(curl_start(p, out, args, path));
+}
+
+static bool header_has(const char *out, const char *needle)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s.h", out);
+	char *h = read_file(name, NULL);
+	bool found = strcasestr(h, needle) != NULL;
+	free(h);
+	return found;
+}
+
+/* ---- tests ---- */
+
+START_TEST(config_error_exits_2)
+{
+	const char *env[] = {"mode=serializing", "fprocess=cat", "exec_timeout=10x", NULL};
+	spawn_wd(env, false);
+	int st = wait_exit(5000);
+	ck_assert_int_ne(st, -1);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 2);
+	char *err = read_file("stderr", NULL);
+	ck_assert_msg(strstr(err, "iroute-watchdog: ") && strstr(err, "exec_timeout"), "%s", err);
+	free(err);
+}
+END_TEST
+
+START_TEST(health_and_ready)
+{
+	const char *extra[] = {"suppress_lock=true", NULL};
+	start("cat", extra);
+	/* No lock file: neither healthy nor ready (of-watchdog checks the
+	 * file for both, suppress_lock or not). */
+	ck_assert_int_eq(curl(port, "h1", "", "/_/health"), 503);
+	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 503);
+	kill(wd_pid, SIGKILL);
+	waitpid(wd_pid, NULL, 0);
+	wd_pid = 0;
+
+	start("cat", NULL);
+	ck_assert_int_eq(curl(port, "h2", "", "/_/health"), 200);
+	size_t len;
+	char *body = read_file("h2", &len);
+	ck_assert_str_eq(body, "OK");
+	free(body);
+	/* GET only, as of-watchdog: HEAD is 405 too. */
+	ck_assert_int_eq(curl(port, "h3", "-I", "/_/health"), 405);
+	ck_assert_int_eq(curl(port, "h4", "-X POST", "/_/health"), 405);
+	ck_assert_int_eq(curl(port, "r2", "", "/_/ready"), 200);
+	body = read_file("r2", &len);
+	ck_assert_uint_eq(len, 0);
+	free(body);
+	ck_assert_int_eq(curl(port, "r3", "-X POST", "/_/ready"), 405);
+	ck_assert_int_eq(curl(port, "n", "", "/_/nosuch"), 404);
+}
+END_TEST
+
+START_TEST(ready_path_runs_function)
+{
+	write_script("fn", "[ \"$Http_Method $Http_Path\" = \"GET /ready-check\" ] || exit 1\n"
+			   "[ -f \"$0.notready\" ] && exit 1\necho ready");
+	char fp[128], flag[160];
+	path_in(fp, sizeof(fp), "fn");
+	snprintf(flag, sizeof(flag), "%s.notready", fp);
+	const char *extra[] = {"ready_path=/ready-check", NULL};
+	start(fp, extra);
+	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 200);
+	char *body = read_file("r1", NULL);
+	ck_assert_str_eq(body, "ready\n");
+	free(body);
+	FILE *f = fopen(flag, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(curl(port, "r2", "", "/_/ready"), 500);
+	/* Not an invocation: nothing in the metrics. */
+	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	body = read_file("m", NULL);
+	ck_assert_msg(!strstr(body, "http_requests_total"), "%s", body);
+	free(body);
+}
+END_TEST
+
+START_TEST(echo_body)
+{
+	start("cat", NULL);
+	/* Empty body. */
+	ck_assert_int_eq(curl(port, "e0", "-X POST", "/"), 200);
+	size_t len;
+	char *body = read_file("e0", &len);
+	ck_assert_uint_eq(len, 0);
+	free(body);
+	ck_assert(header_has("e0", "X-Duration-Seconds: 0."));
+	ck_assert(header_has("e0", "Content-Type: application/octet-stream"));
+
+	/* 1 MiB of patterned bytes. */
+	size_t n = 1 << 20;
+	char *data = malloc(n);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + i / 251);
+	char p[128];
+	path_in(p, sizeof(p), "in");
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+	char args[200];
+	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: call-42'", p);
+	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
+	body = read_file("e1", &len);
+	ck_assert_uint_eq(len, n);
+	ck_assert(memcmp(body, data, n) == 0);
+	free(body);
+	free(data);
+	ck_assert(header_has("e1", "X-Call-Id: call-42"));
+	ck_assert(header_has("e1", "X-Duration-Seconds:"));
+}
+END_TEST
+
+START_TEST(cgi_env)
+{
+	start("env", NULL);
+	ck_assert_int_eq(curl(port, "env", "-d x -H 'X-Call-Id: c1' -H 'x-custom-thing: v'",
+			      "/some/path?a=1&b=2"),
+			 200);
+	char *body = read_file("env", NULL);
+	ck_assert_msg(strstr(body, "Http_Method=POST\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_Path=/some/path\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_Query=a=1&b=2\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_X_Call_Id=c1\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_X_Custom_Thing=v\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_Content_Type=application/x-www-form-urlencoded\n"), "%s",
+		      body);
+	free(body);
+}
+END_TEST
+
+START_TEST(failing_fprocess_500)
+{
+	write_script("fail", "echo partial; exit 3");
+	char fp[128];
+	path_in(fp, sizeof(fp), "fail");
+	start(fp, NULL);
+	ck_assert_int_eq(curl(port, "f", "-d x", "/"), 500);
+	char *body = read_file("f", NULL);
+	ck_assert_msg(strstr(body, "exit status 3"), "%s", body);
+	free(body);
+	ck_assert(header_has("f", "X-Duration-Seconds:"));
+}
+END_TEST
+
+START_TEST(exec_timeout_504)
+{
+	write_script("slow", "sleep 5");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"exec_timeout=1", NULL};
+	start(fp, extra);
+	uint64_t t0 = now_ms();
+	ck_assert_int_eq(curl(port, "t", "-d x", "/"), 504);
+	uint64_t took = now_ms() - t0;
+	ck_assert_msg(took >= 900 && took < 2500, "took %llu ms", (unsigned long long)took);
+}
+END_TEST
+
+START_TEST(x_timeout_shortens)
+{
+	write_script("slow", "sleep 5");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"exec_timeout=20", NULL};
+	start(fp, extra);
+	uint64_t t0 = now_ms();
+	ck_assert_int_eq(curl(port, "t", "-d x -H 'X-Timeout: 500ms'", "/"), 504);
+	uint64_t took = now_ms() - t0;
+	ck_assert_msg(took >= 400 && took < 2000, "took %llu ms", (unsigned long long)took);
+}
+END_TEST
+
+START_TEST(max_inflight_429)
+{
+	write_script("slow", "sleep 1; echo done");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"max_inflight=1", NULL};
+	start(fp, extra);
+	FILE *c[4];
+	char out[16];
+	for (int i = 0; i < 4; i++) {
+		snprintf(out, sizeof(out), "p%d", i);
+		c[i] = curl_start(port, out, "-d x", "/");
+	}
+	sleep_ms(300);
+	ck_assert_int_eq(curl(port, "ready", "", "/_/ready"), 429);
+	int ok = 0, limited = 0;
+	for (int i = 0; i < 4; i++) {
+		int code = curl_end(c[i]);
+		snprintf(out, sizeof(out), "p%d", i);
+		if (code == 200)
+			ok++;
+		else if (code == 429) {
+			limited++;
+			ck_assert(header_has(out, "X-OpenFaaS-Internal: faas-middleware"));
+			char *b = read_file(out, NULL);
+			ck_assert_str_eq(
+			    b, "Concurrent request limit exceeded. Max concurrent requests: 1\n");
+			free(b);
+		} else
+			ck_abort_msg("unexpected status %d", code);
+	}
+	ck_assert_int_ge(ok, 1);
+	ck_assert_int_ge(limited, 1);
+	ck_assert_int_eq(curl(port, "ready2", "", "/_/ready"), 200);
+}
+END_TEST
+
+START_TEST(metrics)
+{
+	start("cat", NULL);
+	ck_assert_int_eq(curl(port, "a", "-d x", "/"), 200);
+	ck_assert_int_eq(curl(port, "a2", "-d x", "/"), 200);
+	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	char *body = read_file("m", NULL);
+	ck_assert_msg(strstr(body, "http_requests_total{code=\"200\",method=\"post\"} 2\n"), "%s",
+		      body);
+	ck_assert_msg(strstr(body, "http_requests_in_flight 0\n"), "%s", body);
+	ck_assert_msg(strstr(body, "http_request_duration_seconds_count{code=\"200\",method="
+				   "\"post\"} 2\n"),
+		      "%s", body);
+	/* /_/ paths are not recorded. */
+	ck_assert_msg(!strstr(body, "method=\"get\""), "%s", body);
+	free(body);
+	ck_assert(header_has("m", "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
+	ck_assert_int_eq(curl(mport, "m2", "", "/other"), 404);
+}
+END_TEST
+
+START_TEST(sigterm_drain)
+{
+	write_script("slow", "sleep 1; echo finished");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"healthcheck_interval=1", "write_timeout=5", NULL};
+	start(fp, extra);
+	ck_assert_int_eq(curl(port, "h0", "", "/_/health"), 200);
+	FILE *c = curl_start(port, "slow", "-d x", "/");
+	sleep_ms(200);
+	uint64_t t0 = now_ms();
+	ck_assert_int_eq(kill(wd_pid, SIGTERM), 0);
+	/* The lock goes at once: health turns 503 while serving goes on. */
+	int code = 0;
+	while (now_ms() - t0 < 500 && (code = curl(port, "h1", "", "/_/health")) != 503)
+		sleep_ms(20);
+	ck_assert_int_eq(code, 503);
+	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 503);
+	ck_assert_int_eq(curl_end(c), 200);
+	char *body = read_file("slow", NULL);
+	ck_assert_str_eq(body, "finished\n");
+	free(body);
+	int st = wait_exit(1000 + 5000 + 2000);
+	ck_assert_msg(st != -1, "watchdog still running");
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	uint64_t took = now_ms() - t0;
+	ck_assert_msg(took >= 900, "exited after %llu ms, before healthcheck_interval",
+		      (unsigned long long)took);
+}
+END_TEST
+
+START_TEST(sigterm_drain_gives_up_after_write_timeout)
+{
+	write_script("slow", "sleep 4");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"healthcheck_interval=0", "write_timeout=1", NULL};
+	start(fp, extra);
+	FILE *c = curl_start(port, "slow", "-m 3 -d x", "/");
+	sleep_ms(200);
+	uint64_t t0 = now_ms();
+	ck_assert_int_eq(kill(wd_pid, SIGTERM), 0);
+	int st = wait_exit(4000);
+	ck_assert_msg(st != -1, "watchdog still running");
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	uint64_t took = now_ms() - t0;
+	ck_assert_msg(took >= 900 && took < 3000, "exited after %llu ms", (unsigned long long)took);
+	ck_assert_int_ne(curl_end(c), 200);
+}
+END_TEST
+
+START_TEST(unimplemented_mode_exits_1)
+{
+	static char vport[32];
+	snprintf(vport, sizeof(vport), "port=%d", port);
+	const char *env[] = {"mode=streaming", "fprocess=cat", vport, NULL};
+	spawn_wd(env, false);
+	int st = wait_exit(5000);
+	ck_assert_int_ne(st, -1);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 1);
+	char *err = read_file("stderr", NULL);
+	ck_assert_msg(strstr(err, "streaming"), "%s", err);
+	free(err);
+}
+END_TEST
+
+Suite *watchdog_suite(void)
+{
+	Suite *s = suite_create("watchdog");
+	TCase *tc = tcase_create("binary");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, config_error_exits_2);
+	tcase_add_test(tc, health_and_ready);
+	tcase_add_test(tc, ready_path_runs_function);
+	tcase_add_test(tc, echo_body);
+	tcase_add_test(tc, cgi_env);
+	tcase_add_test(tc, failing_fprocess_500);
+	tcase_add_test(tc, exec_timeout_504);
+	tcase_add_test(tc, x_timeout_shortens);
+	tcase_add_test(tc, max_inflight_429);
+	tcase_add_test(tc, metrics);
+	tcase_add_test(tc, sigterm_drain);
+	tcase_add_test(tc, sigterm_drain_gives_up_after_write_timeout);
+	tcase_add_test(tc, unimplemented_mode_exits_1);
+	suite_add_tcase(s, tc);
+	return s;
+}
