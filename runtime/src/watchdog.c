@@ -551,6 +551,7 @@ static int drain(struct wd *wd, int sfd)
 			atomic_load(&wd->active));
 		return -ETIMEDOUT;
 	}
+	ir_info(WD_LOG, "drained: no request in flight; exiting");
 	return 0;
 }
 
