@@ -1,6 +1,6 @@
 /* watchdog.c - of-watchdog's HTTP front for one function, on libmicrohttpd:
- * health and readiness, the serializing mode, Prometheus metrics, the
- * SIGTERM drain.
+ * health and readiness, the streaming and serializing modes, Prometheus
+ * metrics, the SIGTERM drain.
  *
  * Why this design: in serializing mode a request blocks in ir_exec_run()
  * for as long as fprocess runs, so each connection gets its own thread
@@ -26,6 +26,35 @@
  *                X-Duration-Seconds as Go's "%f" (6 decimals); X-Call-Id
  *                and X-Start-Time copied from the request when present
  *                (the issue's pass-through; we create neither).
+ * Streaming mode (of-watchdog's default; executor/forking_runner.go and
+ * main.go's makeForkRequestHandler) differs in the last call only:
+ *   last call    a helper thread runs ir_exec_run() with on_stdout writing
+ *                into a socketpair; the connection thread waits for the
+ *                first stdout byte or the child's end.  With output: 200,
+ *                Content-Type, X-Call-Id/X-Start-Time, chunked body read
+ *                from the socketpair by MHD's content reader as it comes
+ *                (blocking there is allowed with a thread per connection).
+ *                No X-Duration-Seconds, as of-watchdog (its headers leave
+ *                before the duration is known).  Once 200 is out, a failed
+ *                run (exit non-zero, signal, exec_timeout) ends the body
+ *                without its last chunk so the client sees a truncated
+ *                response.  Without any output: the buffered table
+ *                (ir_exec_http_status()) with X-Duration-Seconds.  The
+ *                response's free callback closes the socketpair (a child
+ *                still writing is then killed: EPIPE), joins the thread
+ *                and records the metrics with the whole stream's duration.
+ *   Differences from of-watchdog: the body is read whole before fprocess
+ *   starts (of-watchdog pipes it as it arrives: a function cannot answer
+ *   before the upload ends here); each stdout chunk is sent at once (Go
+ *   ResponseWriter buffers a few KiB and of-watchdog never flushes);
+ *   failures before the first byte get 500/504 with the error text (Go
+ *   answers 200 with an empty body); after the first byte a failure
+ *   truncates the body (Go ends it normally, a success to the client);
+ *   the process group is killed on exec_timeout, not the process only.
+ *   A client that disconnects while the child is silent is noticed only
+ *   when the child next writes, exits or hits exec_timeout.  ready_path
+ *   stays buffered in both modes.
+ *
  * Every function request, 429s included, is recorded in the metrics (the
  * instrumentation wraps the limiter in of-watchdog); /_/ paths are not.
  *
@@ -54,6 +83,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -63,6 +93,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -285,18 +316,23 @@ static uint64_t request_timeout(const struct ir_wd_config *cfg, struct MHD_Conne
 	return t;
 }
 
-static void add_common_headers(struct wd *wd, struct MHD_Connection *con, struct MHD_Response *resp,
-			       struct wd_req *r)
+static void add_passthrough_headers(struct MHD_Connection *con, struct MHD_Response *resp)
 {
-	char dur[64];
-	snprintf(dur, sizeof(dur), "%f", (double)(now_ns() - r->start_ns) / 1e9);
-	MHD_add_response_header(resp, "X-Duration-Seconds", dur);
 	static const char *const pass[] = {"X-Call-Id", "X-Start-Time"};
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
 		const char *v = MHD_lookup_connection_value(con, MHD_HEADER_KIND, pass[i]);
 		if (v)
 			MHD_add_response_header(resp, pass[i], v);
 	}
+}
+
+static void add_common_headers(struct wd *wd, struct MHD_Connection *con, struct MHD_Response *resp,
+			       struct wd_req *r)
+{
+	char dur[64];
+	snprintf(dur, sizeof(dur), "%f", (double)(now_ns() - r->start_ns) / 1e9);
+	MHD_add_response_header(resp, "X-Duration-Seconds", dur);
+	add_passthrough_headers(con, resp);
 	(void)wd;
 }
 
@@ -358,6 +394,211 @@ static enum MHD_Result run_function(struct wd *wd, struct MHD_Connection *con, s
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
 	return finish(wd, con, r, method, (unsigned int)status, resp, record);
+}
+
+/* ---- streaming mode ---- */
+
+/* One streamed request: the helper thread runs fprocess and writes its
+ * stdout into sv[1]; the connection thread reads sv[0] in the content
+ * reader.  Owned by the MHD response once one is queued (stream_free()),
+ * else by stream_function(). */
+struct wd_stream {
+	struct wd *wd;
+	int sv[2]; /* socketpair: [0] read by MHD, [1] written by the thread */
+	pthread_t thread;
+	bool joined;
+	struct env_build env;
+	struct ir_exec_req req;
+	struct ir_exec_result res;
+	unsigned char *body; /* taken from the wd_req */
+	uint64_t start_ns;
+	uint64_t deadline_ns; /* 0 = none */
+	char method[16];
+	atomic_bool failed; /* set by the thread before it closes sv[1] */
+};
+
+/* on_stdout: blocks while the client reads slower than fprocess writes,
+ * but never past exec_timeout (ir_exec_run() checks it only between
+ * calls).  MSG_NOSIGNAL: a client gone (sv[0] closed) is EPIPE here. */
+static int stream_chunk(const void *chunk, size_t len, void *arg)
+{
+	struct wd_stream *s = arg;
+	const char *p = chunk;
+	while (len) {
+		int ms = -1;
+		if (s->deadline_ns) {
+			uint64_t now = now_ns();
+			if (now >= s->deadline_ns)
+				return -ETIMEDOUT;
+			ms = (int)((s->deadline_ns - now + 999999) / 1000000);
+		}
+		struct pollfd pfd = {.fd = s->sv[1], .events = POLLOUT};
+		int pr = poll(&pfd, 1, ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return pr == 0 ? -ETIMEDOUT : -errno;
+		ssize_t n = send(s->sv[1], p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *stream_thread(void *arg)
+{
+	struct wd_stream *s = arg;
+	int rc = ir_exec_run(&s->req, &s->res);
+	bool ok = rc == 0 && s->res.exited && s->res.exit_code == 0;
+	if (!ok && s->res.out_total)
+		ir_warn(WD_LOG, "%s: %s after %llu bytes were streamed", s->method, s->res.error,
+			(unsigned long long)s->res.out_total);
+	atomic_store(&s->failed, !ok);
+	close(s->sv[1]);
+	s->sv[1] = -1;
+	return NULL;
+}
+
+static void stream_join(struct wd_stream *s)
+{
+	if (!s->joined) {
+		pthread_join(s->thread, NULL);
+		s->joined = true;
+	}
+}
+
+/* MHD's free callback, and our own cleanup before a response exists.
+ * Closing sv[0] first makes a thread blocked in stream_chunk() fail with
+ * EPIPE, so fprocess is killed when the client went away mid-stream. */
+static void stream_free(void *cls)
+{
+	struct wd_stream *s = cls;
+	if (s->sv[0] >= 0)
+		close(s->sv[0]);
+	stream_join(s);
+	ir_exec_result_release(&s->res);
+	env_release(&s->env);
+	free(s->body);
+	free(s);
+}
+
+/* The streamed response's free callback: records the request (duration up
+ * to the end of the stream, as of-watchdog's instrumentation does). */
+static void stream_free_record(void *cls)
+{
+	struct wd_stream *s = cls;
+	ir_metrics_observe(s->wd->metrics, s->method, MHD_HTTP_OK,
+			   (double)(now_ns() - s->start_ns) / 1e9);
+	stream_free(s);
+}
+
+/* MHD's content reader; blocking is allowed with a thread per connection.
+ * EOF after a failed run ends the chunked body without its last chunk, so
+ * the client sees a truncated response, not a success. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct wd_stream *s = cls;
+	(void)pos;
+	for (;;) {
+		ssize_t n = read(s->sv[0], buf, max);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		stream_join(s);
+		return atomic_load(&s->failed) ? MHD_CONTENT_READER_END_WITH_ERROR
+					       : MHD_CONTENT_READER_END_OF_STREAM;
+	}
+}
+
+/* Streaming mode's last access call: start fprocess with the body read so
+ * far, wait for its first stdout byte or its end, then either stream (200,
+ * chunked) or, when it ended without output, answer from the buffered
+ * table (so a start failure is 500 and an early timeout 504). */
+static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				       const char *method, const char *url, const char *query)
+{
+	const struct ir_wd_config *cfg = wd->cfg;
+	struct wd_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return MHD_NO;
+	s->wd = wd;
+	s->start_ns = r->start_ns;
+	snprintf(s->method, sizeof(s->method), "%s", method);
+	s->body = r->body;
+	r->body = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->sv) != 0) {
+		ir_warn(WD_LOG, "socketpair(): %s", strerror(errno));
+		free(s->body);
+		free(s);
+		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "socketpair() failed\n");
+	}
+	build_env(&s->env, con, method, url, query);
+	const char *call_id = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Call-Id");
+	uint64_t timeout = request_timeout(cfg, con);
+	s->deadline_ns = timeout ? now_ns() + timeout : 0;
+	s->req = (struct ir_exec_req){
+	    .argv = cfg->argv,
+	    .env = s->env.vars,
+	    .stdin_data = s->body,
+	    .stdin_len = r->len,
+	    .on_stdout = stream_chunk,
+	    .stdout_arg = s,
+	    .timeout_ns = timeout,
+	    .prefix_logs = cfg->prefix_logs,
+	    .call_id = cfg->log_callid ? call_id : NULL,
+	    .log_buffer_size = cfg->log_buffer_size,
+	};
+	int rc = pthread_create(&s->thread, NULL, stream_thread, s);
+	if (rc) {
+		s->joined = true;
+		close(s->sv[1]);
+		stream_free(s);
+		ir_warn(WD_LOG, "pthread_create(): %s", strerror(rc));
+		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "pthread_create() failed\n");
+	}
+	struct pollfd pfd = {.fd = s->sv[0], .events = POLLIN};
+	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+		;
+	char c;
+	ssize_t n;
+	while ((n = recv(s->sv[0], &c, 1, MSG_PEEK)) < 0 && errno == EINTR)
+		;
+	struct MHD_Response *resp;
+	if (n <= 0) {
+		/* Ended without output: the buffered table applies. */
+		stream_join(s);
+		int status = ir_exec_http_status(&s->res);
+		const char *text = status == MHD_HTTP_OK ? "" : s->res.error;
+		if (status != MHD_HTTP_OK)
+			ir_warn(WD_LOG, "%s %s: %s", method, url, text);
+		resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+						       MHD_RESPMEM_MUST_COPY);
+		stream_free(s);
+		if (resp)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						cfg->content_type);
+		return finish(wd, con, r, method, (unsigned int)status, resp, true);
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s,
+						 stream_free_record);
+	if (!resp) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
+	add_passthrough_headers(con, resp);
+	enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	r->responded = true;
+	return ret;
 }
 
 /* /_/ready (pkg/readiness.go): GET only; 503 while draining or without
@@ -428,6 +669,8 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 		return MHD_YES;
 	}
 	const char *q = strchr(r->uri, '?');
+	if (wd->cfg->mode == IR_WD_MODE_STREAMING)
+		return stream_function(wd, con, r, method, url, q ? q + 1 : "");
 	return run_function(wd, con, r, method, url, q ? q + 1 : "", true, true);
 }
 
@@ -563,8 +806,9 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	if (cfg->mode != IR_WD_MODE_SERIALIZING) {
-		snprintf(err, errlen, "mode %s: not implemented yet (serializing is)",
+	if (cfg->mode != IR_WD_MODE_SERIALIZING && cfg->mode != IR_WD_MODE_STREAMING) {
+		snprintf(err, errlen,
+			 "mode %s: not implemented yet (streaming and serializing are)",
 			 ir_wd_mode_name(cfg->mode));
 		return -ENOTSUP;
 	}

@@ -1,7 +1,8 @@
 /* test_watchdog.c - the real iroute-watchdog binary driven by the real curl:
  * configuration errors, health and readiness, the serializing mode (body,
- * CGI environment, failures, exec_timeout, X-Timeout), the concurrency
- * limiter, metrics, and the SIGTERM drain.
+ * CGI environment, failures, exec_timeout, X-Timeout), the streaming mode
+ * (echo, early first byte, truncation on failure, CGI environment,
+ * limiter), the concurrency limiter, metrics, and the SIGTERM drain.
  *
  * Each test starts its own watchdog on ports the kernel just handed out
  * (bound to port 0, read back, closed), with its lock file and scripts in
@@ -166,18 +167,24 @@ static pid_t spawn_wd(const char *const *env, bool wait)
 	return pid;
 }
 
-/* Start the watchdog in serializing mode with @fprocess and @extra env. */
-static void start(const char *fprocess, const char *const *extra)
+/* Start the watchdog in @mode with @fprocess and @extra env. */
+static void start_mode(const char *mode, const char *fprocess, const char *const *extra)
 {
-	static char vport[32], vfp[160];
+	static char vport[32], vfp[160], vmode[32];
 	snprintf(vport, sizeof(vport), "port=%d", port);
 	snprintf(vfp, sizeof(vfp), "fprocess=%s", fprocess);
-	const char *env[24] = {"mode=serializing", vport, vfp};
+	snprintf(vmode, sizeof(vmode), "mode=%s", mode);
+	const char *env[24] = {vmode, vport, vfp};
 	size_t n = 3;
 	for (size_t i = 0; extra && extra[i] && n < 23; i++)
 		env[n++] = extra[i];
 	env[n] = NULL;
 	spawn_wd(env, true);
+}
+
+static void start(const char *fprocess, const char *const *extra)
+{
+	start_mode("serializing", fprocess, extra);
 }
 
 /* Wait for the watchdog to exit; returns its wait status or -1 on timeout. */
@@ -515,18 +522,205 @@ START_TEST(sigterm_drain_gives_up_after_write_timeout)
 }
 END_TEST
 
+/* ---- streaming mode ---- */
+
+/* Runs curl with --no-buffer and -w on @path; returns curl's exit code and
+ * fills @code, @start_s (time to first body byte) and @total_s. */
+static int curl_timed(const char *out, const char *args, const char *path, int *code,
+		      double *start_s, double *total_s)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "curl -s --no-buffer -m 20 -o '%s/%s' -D '%s/%s.h' "
+		 "-w '%%{http_code} %%{time_starttransfer} %%{time_total}' %s "
+		 "'http://127.0.0.1:%d%s'",
+		 dir, out, dir, out, args, port, path);
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	char buf[128] = "";
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	int st = pclose(f);
+	*code = 0;
+	*start_s = *total_s = -1;
+	ck_assert_int_eq(sscanf(buf, "%d %lf %lf", code, start_s, total_s), 3);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(streaming_echo)
+{
+	start_mode("streaming", "cat", NULL);
+	ck_assert_int_eq(curl(port, "e0", "-X POST", "/"), 200);
+	size_t len;
+	char *body = read_file("e0", &len);
+	ck_assert_uint_eq(len, 0);
+	free(body);
+	ck_assert(header_has("e0", "Content-Type: application/octet-stream"));
+
+	size_t n = 1 << 20;
+	char *data = malloc(n);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + i / 251);
+	char p[128];
+	path_in(p, sizeof(p), "in");
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+	char args[200];
+	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: call-7'", p);
+	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
+	body = read_file("e1", &len);
+	ck_assert_uint_eq(len, n);
+	ck_assert(memcmp(body, data, n) == 0);
+	free(body);
+	free(data);
+	ck_assert(header_has("e1", "X-Call-Id: call-7"));
+	ck_assert(header_has("e1", "Transfer-Encoding: chunked"));
+	/* As of-watchdog's streaming mode: the headers leave before the
+	 * duration is known. */
+	ck_assert(!header_has("e1", "X-Duration-Seconds"));
+
+	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	body = read_file("m", NULL);
+	ck_assert_msg(strstr(body, "http_requests_total{code=\"200\",method=\"post\"} 2\n"), "%s",
+		      body);
+	ck_assert_msg(strstr(body, "http_requests_in_flight 0\n"), "%s", body);
+	free(body);
+}
+END_TEST
+
+START_TEST(streaming_first_line_early)
+{
+	write_script("lines", "echo first; sleep 1; echo second");
+	char fp[128];
+	path_in(fp, sizeof(fp), "lines");
+	start_mode("streaming", fp, NULL);
+	int code;
+	double t_start, t_total;
+	ck_assert_int_eq(curl_timed("l", "-d x", "/", &code, &t_start, &t_total), 0);
+	ck_assert_int_eq(code, 200);
+	ck_assert_msg(t_total >= 0.9 && t_start < t_total - 0.5, "first byte %.3f s, total %.3f s",
+		      t_start, t_total);
+	char *body = read_file("l", NULL);
+	ck_assert_str_eq(body, "first\nsecond\n");
+	free(body);
+}
+END_TEST
+
+START_TEST(streaming_exec_timeout_truncates)
+{
+	write_script("slow", "echo partial; sleep 5; echo never");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"exec_timeout=1", NULL};
+	start_mode("streaming", fp, extra);
+	int code;
+	double t_start, t_total;
+	uint64_t t0 = now_ms();
+	int rc = curl_timed("t", "-d x", "/", &code, &t_start, &t_total);
+	uint64_t took = now_ms() - t0;
+	/* 200 went out with the first chunk; the body then ends abnormally. */
+	ck_assert_int_eq(code, 200);
+	ck_assert_msg(rc != 0, "curl exit %d", rc);
+	ck_assert_msg(took >= 900 && took < 2000, "took %llu ms", (unsigned long long)took);
+	char *body = read_file("t", NULL);
+	ck_assert_str_eq(body, "partial\n");
+	free(body);
+
+	/* Killed before any output: the buffered table's 504. */
+	write_script("silent", "sleep 5");
+	kill(wd_pid, SIGKILL);
+	waitpid(wd_pid, NULL, 0);
+	path_in(fp, sizeof(fp), "silent");
+	start_mode("streaming", fp, extra);
+	ck_assert_int_eq(curl(port, "t2", "-d x", "/"), 504);
+}
+END_TEST
+
+START_TEST(streaming_failure_after_output_truncates)
+{
+	write_script("fail", "echo partial; exit 3");
+	char fp[128];
+	path_in(fp, sizeof(fp), "fail");
+	start_mode("streaming", fp, NULL);
+	int code;
+	double t_start, t_total;
+	int rc = curl_timed("f", "-d x", "/", &code, &t_start, &t_total);
+	ck_assert_int_eq(code, 200);
+	ck_assert_msg(rc != 0, "curl exit %d", rc);
+	/* Not startable: nothing went out yet, so 500 with the error. */
+	kill(wd_pid, SIGKILL);
+	waitpid(wd_pid, NULL, 0);
+	path_in(fp, sizeof(fp), "nosuch");
+	start_mode("streaming", fp, NULL);
+	ck_assert_int_eq(curl(port, "n", "-d x", "/"), 500);
+	char *body = read_file("n", NULL);
+	ck_assert_msg(strstr(body, "No such file"), "%s", body);
+	free(body);
+}
+END_TEST
+
+START_TEST(streaming_cgi_env)
+{
+	start_mode("streaming", "env", NULL);
+	ck_assert_int_eq(curl(port, "env", "-X PUT -d x", "/p?q=1"), 200);
+	char *body = read_file("env", NULL);
+	ck_assert_msg(strstr(body, "Http_Method=PUT\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_Path=/p\n"), "%s", body);
+	ck_assert_msg(strstr(body, "Http_Query=q=1\n"), "%s", body);
+	free(body);
+}
+END_TEST
+
+START_TEST(streaming_max_inflight_429)
+{
+	write_script("slow", "sleep 1; echo done");
+	char fp[128];
+	path_in(fp, sizeof(fp), "slow");
+	const char *extra[] = {"max_inflight=1", NULL};
+	start_mode("streaming", fp, extra);
+	FILE *c[3];
+	char out[16];
+	for (int i = 0; i < 3; i++) {
+		snprintf(out, sizeof(out), "p%d", i);
+		c[i] = curl_start(port, out, "-d x", "/");
+	}
+	int ok = 0, limited = 0;
+	for (int i = 0; i < 3; i++) {
+		int code = curl_end(c[i]);
+		snprintf(out, sizeof(out), "p%d", i);
+		if (code == 200) {
+			ok++;
+			char *b = read_file(out, NULL);
+			ck_assert_str_eq(b, "done\n");
+			free(b);
+		} else if (code == 429) {
+			limited++;
+			ck_assert(header_has(out, "X-OpenFaaS-Internal: faas-middleware"));
+		} else
+			ck_abort_msg("unexpected status %d", code);
+	}
+	ck_assert_int_ge(ok, 1);
+	ck_assert_int_ge(limited, 1);
+	ck_assert_int_eq(curl(port, "ready", "", "/_/ready"), 200);
+}
+END_TEST
+
 START_TEST(unimplemented_mode_exits_1)
 {
 	static char vport[32];
 	snprintf(vport, sizeof(vport), "port=%d", port);
-	const char *env[] = {"mode=streaming", "fprocess=cat", vport, NULL};
+	const char *env[] = {"mode=http", "fprocess=cat", "upstream_url=http://127.0.0.1:1", vport,
+			     NULL};
 	spawn_wd(env, false);
 	int st = wait_exit(5000);
 	ck_assert_int_ne(st, -1);
 	ck_assert(WIFEXITED(st));
 	ck_assert_int_eq(WEXITSTATUS(st), 1);
 	char *err = read_file("stderr", NULL);
-	ck_assert_msg(strstr(err, "streaming"), "%s", err);
+	ck_assert_msg(strstr(err, "http") && strstr(err, "not implemented"), "%s", err);
 	free(err);
 }
 END_TEST
@@ -549,6 +743,12 @@ Suite *watchdog_suite(void)
 	tcase_add_test(tc, metrics);
 	tcase_add_test(tc, sigterm_drain);
 	tcase_add_test(tc, sigterm_drain_gives_up_after_write_timeout);
+	tcase_add_test(tc, streaming_echo);
+	tcase_add_test(tc, streaming_first_line_early);
+	tcase_add_test(tc, streaming_exec_timeout_truncates);
+	tcase_add_test(tc, streaming_failure_after_output_truncates);
+	tcase_add_test(tc, streaming_cgi_env);
+	tcase_add_test(tc, streaming_max_inflight_429);
 	tcase_add_test(tc, unimplemented_mode_exits_1);
 	suite_add_tcase(s, tc);
 	return s;
