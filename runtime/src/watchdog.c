@@ -1,5 +1,5 @@
 /* watchdog.c - of-watchdog's HTTP front for one function, on libmicrohttpd:
- * health and readiness, the streaming and serializing modes, Prometheus
+ * health and readiness, the streaming, serializing and static modes, Prometheus
  * metrics, the SIGTERM drain.
  *
  * Why this design: in serializing mode a request blocks in ir_exec_run()
@@ -55,6 +55,25 @@
  *   when the child next writes, exits or hits exec_timeout.  ready_path
  *   stays buffered in both modes.
  *
+ * Static mode (of-watchdog's http.FileServer(http.Dir(static_path))),
+ * after the same limiter, no fprocess:
+ *   last call    any method; a ".." segment (MHD has percent-decoded the
+ *                path) is 404 before anything else; the path is opened
+ *                one component at a time with openat(O_NOFOLLOW) from
+ *                static_path, so no symlink is followed (404); a regular
+ *                file is 200 from MHD_create_response_from_fd() (zero
+ *                copy, HEAD without body) with Content-Length,
+ *                Last-Modified, Content-Type by extension (Go's values,
+ *                else application/octet-stream) and X-Duration-Seconds;
+ *                Go's 301s: .../index.html -> "./", a directory without
+ *                '/' -> "name/", a file with '/' -> "../name" (query
+ *                kept); a directory serves its index.html, else 404.
+ *   Differences from Go's FileServer: no directory listing (404); no
+ *   symlinks at all, even inside static_path (Go follows any, out of the
+ *   directory too); ".." is 404 (Go's ServeMux 301s to the cleaned path,
+ *   which Clean keeps inside the root); no Range, If-Modified-Since/304,
+ *   ETag or content sniffing; a missing static_path is 404 per request.
+ *
  * Every function request, 429s included, is recorded in the metrics (the
  * instrumentation wraps the limiter in of-watchdog); /_/ paths are not.
  *
@@ -94,6 +113,7 @@
 #include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -601,6 +621,196 @@ static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con
 	return ret;
 }
 
+/* ---- static mode ---- */
+
+/* Go's mime table for the extensions a static site needs; the rest is
+ * application/octet-stream (Go would sniff the content instead). */
+static const char *static_type(const char *name)
+{
+	static const char *const types[][2] = {
+	    {".html", "text/html; charset=utf-8"},
+	    {".htm", "text/html; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".mjs", "text/javascript; charset=utf-8"},
+	    {".json", "application/json"},
+	    {".png", "image/png"},
+	    {".jpg", "image/jpeg"},
+	    {".jpeg", "image/jpeg"},
+	    {".gif", "image/gif"},
+	    {".svg", "image/svg+xml"},
+	    {".ico", "image/x-icon"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".wasm", "application/wasm"},
+	    {".xml", "text/xml; charset=utf-8"},
+	    {".pdf", "application/pdf"},
+	    {".webp", "image/webp"},
+	};
+	const char *dot = strrchr(name, '.');
+	if (dot && !strchr(dot, '/'))
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (strcasecmp(dot, types[i][0]) == 0)
+				return types[i][1];
+	return "application/octet-stream";
+}
+
+/* Open @url (MHD has percent-decoded it) under @root one component at a
+ * time with O_NOFOLLOW, so neither a ".." nor a symlink can leave the
+ * directory.  Returns an fd (regular file or directory) or -errno:
+ * -ENOENT for a ".." segment, as Go's path.Clean keeps ".." inside the
+ * root (there /../etc/passwd names root/etc/passwd, missing: 404). */
+static int static_open(const char *root, const char *url)
+{
+	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	const char *p = url;
+	char seg[256];
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return dfd;
+		size_t n = strcspn(p, "/");
+		if (n >= sizeof(seg) || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			close(dfd);
+			return n >= sizeof(seg) ? -ENAMETOOLONG : -ENOENT;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		p += n;
+		if (n == 1 && seg[0] == '.')
+			continue;
+		/* O_NONBLOCK: a FIFO must not hang the connection. */
+		int fd = openat(dfd, seg, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		int e = errno;
+		close(dfd);
+		if (fd < 0)
+			return e == ELOOP ? -ENOENT : -e;
+		struct stat st;
+		if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+			close(fd);
+			return -ENOENT;
+		}
+		if (S_ISREG(st.st_mode)) {
+			while (*p == '/')
+				p++;
+			if (*p) { /* a file used as a directory */
+				close(fd);
+				return -ENOTDIR;
+			}
+			return fd;
+		}
+		dfd = fd;
+	}
+}
+
+/* Go's localRedirect: 301 to a path relative to the request's. */
+static enum MHD_Result static_redirect(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				       const char *method, const char *to)
+{
+	const char *q = strchr(r->uri, '?');
+	char *loc = NULL;
+	if (asprintf(&loc, "%s%s", to, q ? q : "") < 0)
+		return MHD_NO;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+	free(loc);
+	return finish(wd, con, r, method, MHD_HTTP_MOVED_PERMANENTLY, resp, true);
+}
+
+static enum MHD_Result static_error(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				    const char *method, unsigned int status, const char *text)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"text/plain; charset=utf-8");
+	return finish(wd, con, r, method, status, resp, true);
+}
+
+/* Static mode (of-watchdog's http.FileServer(http.Dir(static_path))). */
+static enum MHD_Result serve_static(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				    const char *method, const char *url)
+{
+	size_t ulen = strlen(url);
+	const char *base = strrchr(url, '/');
+	base = base ? base + 1 : url;
+	/* ".." first, so that no answer, a redirect included, depends on
+	 * what lies outside static_path. */
+	for (const char *p = url; (p = strstr(p, "..")); p += 2)
+		if ((p == url || p[-1] == '/') && (p[2] == '/' || !p[2]))
+			return static_error(wd, con, r, method, MHD_HTTP_NOT_FOUND,
+					    "404 page not found\n");
+	if (strcmp(base, "index.html") == 0)
+		return static_redirect(wd, con, r, method, "./");
+	int fd = static_open(wd->cfg->static_path, url);
+	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
+		return static_error(wd, con, r, method, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+	if (fd == -EACCES || fd == -EPERM)
+		return static_error(wd, con, r, method, MHD_HTTP_FORBIDDEN, "403 Forbidden\n");
+	if (fd < 0) {
+		ir_warn(WD_LOG, "static %s: %s", url, strerror(-fd));
+		return static_error(wd, con, r, method, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				    "500 Internal Server Error\n");
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return static_error(wd, con, r, method, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				    "500 Internal Server Error\n");
+	}
+	const char *name = url;
+	if (S_ISDIR(st.st_mode)) {
+		if (ulen == 0 || url[ulen - 1] != '/') {
+			close(fd);
+			char *to = NULL;
+			if (asprintf(&to, "%s/", *base ? base : ".") < 0)
+				return MHD_NO;
+			enum MHD_Result ret = static_redirect(wd, con, r, method, to);
+			free(to);
+			return ret;
+		}
+		int ifd = openat(fd, "index.html", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		close(fd);
+		fd = ifd;
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			/* No directory listings (Go would list). */
+			return static_error(wd, con, r, method, MHD_HTTP_NOT_FOUND,
+					    "404 page not found\n");
+		}
+		name = "index.html";
+	} else if (ulen && url[ulen - 1] == '/') {
+		close(fd);
+		char *to = NULL;
+		/* base is "" here: name the file from the path before the '/'. */
+		size_t end = ulen - 1, start = end;
+		while (start && url[start - 1] != '/')
+			start--;
+		if (asprintf(&to, "../%.*s", (int)(end - start), url + start) < 0)
+			return MHD_NO;
+		enum MHD_Result ret = static_redirect(wd, con, r, method, to);
+		free(to);
+		return ret;
+	}
+	struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	if (!resp) {
+		close(fd);
+		return MHD_NO;
+	}
+	char lm[64];
+	struct tm tm;
+	if (gmtime_r(&st.st_mtime, &tm) &&
+	    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, lm);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_type(name));
+	return finish(wd, con, r, method, MHD_HTTP_OK, resp, true);
+}
+
 /* /_/ready (pkg/readiness.go): GET only; 503 while draining or without
  * the lock file (also with suppress_lock, as there), 429 at max_inflight,
  * else ready_path's answer from the function itself (a GET with the
@@ -668,6 +878,8 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (wd->cfg->mode == IR_WD_MODE_STATIC)
+		return serve_static(wd, con, r, method, url);
 	const char *q = strchr(r->uri, '?');
 	if (wd->cfg->mode == IR_WD_MODE_STREAMING)
 		return stream_function(wd, con, r, method, url, q ? q + 1 : "");
@@ -806,9 +1018,10 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	if (cfg->mode != IR_WD_MODE_SERIALIZING && cfg->mode != IR_WD_MODE_STREAMING) {
+	if (cfg->mode != IR_WD_MODE_SERIALIZING && cfg->mode != IR_WD_MODE_STREAMING &&
+	    cfg->mode != IR_WD_MODE_STATIC) {
 		snprintf(err, errlen,
-			 "mode %s: not implemented yet (streaming and serializing are)",
+			 "mode %s: not implemented yet (streaming, serializing and static are)",
 			 ir_wd_mode_name(cfg->mode));
 		return -ENOTSUP;
 	}

@@ -1,5 +1,5 @@
 /* watchdog.h - the of-watchdog compatible HTTP front of one function:
- * /_/health, /_/ready, the streaming and serializing modes, metrics,
+ * /_/health, /_/ready, the streaming, serializing and static modes, metrics,
  * SIGTERM drain.
  *
  * Why this design: runtime/cmd/watchdog.c only parses the configuration;
@@ -36,7 +36,7 @@ struct ir_watchdog_opts {
  * Returns 0 after a complete drain; -ETIMEDOUT when requests were still
  * running after write_timeout (their threads are abandoned: the caller is
  * expected to exit); -ENOTSUP for a mode not implemented yet (http,
- * static, iroute; streaming and serializing are); -EADDRINUSE/-errno when a listener, the lock file
+ * iroute; streaming, serializing and static are); -EADDRINUSE/-errno when a listener, the lock file
  * or the signalfd could not be set up.  A message goes to @err (may be NULL) for every non-zero
  * return. */
 int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opts *opts, char *err,

@@ -2,7 +2,9 @@
  * configuration errors, health and readiness, the serializing mode (body,
  * CGI environment, failures, exec_timeout, X-Timeout), the streaming mode
  * (echo, early first byte, truncation on failure, CGI environment,
- * limiter), the concurrency limiter, metrics, and the SIGTERM drain.
+ * limiter), the static mode (files, redirects, HEAD, no escape from
+ * static_path, limiter), the concurrency limiter, metrics, and the SIGTERM
+ * drain.
  *
  * Each test starts its own watchdog on ports the kernel just handed out
  * (bound to port 0, read back, closed), with its lock file and scripts in
@@ -708,6 +710,203 @@ START_TEST(streaming_max_inflight_429)
 }
 END_TEST
 
+/* ---- static mode ---- */
+
+/* Writes @len bytes of @data to dir/@name (parents must exist). */
+static void write_bytes(const char *name, const void *data, size_t len)
+{
+	char p[160];
+	path_in(p, sizeof(p), name);
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* dir/www with index.html, css/site.css, img/blob.bin (1 MiB, every
+ * byte value), a symlink to /etc/passwd and a subdirectory without an
+ * index; then the watchdog in static mode on it, without fprocess. */
+static void start_static(const char *const *extra)
+{
+	char p[160];
+	path_in(p, sizeof(p), "www");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	path_in(p, sizeof(p), "www/css");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	path_in(p, sizeof(p), "www/img");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	path_in(p, sizeof(p), "www/empty");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	const char *index = "<html>hello static</html>\n";
+	write_bytes("www/index.html", index, strlen(index));
+	const char *css = "body { color: red; }\n";
+	write_bytes("www/css/site.css", css, strlen(css));
+	size_t n = 1024 * 1024;
+	unsigned char *blob = malloc(n);
+	ck_assert_ptr_nonnull(blob);
+	for (size_t i = 0; i < n; i++)
+		blob[i] = (unsigned char)((i * 7 + i / 256) & 0xff);
+	write_bytes("www/img/blob.bin", blob, n);
+	free(blob);
+	path_in(p, sizeof(p), "www/passwd");
+	ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+	path_in(p, sizeof(p), "www/etc");
+	ck_assert_int_eq(symlink("/etc", p), 0);
+
+	static char vport[32], vpath[160];
+	snprintf(vport, sizeof(vport), "port=%d", port);
+	snprintf(vpath, sizeof(vpath), "static_path=%s/www", dir);
+	const char *env[16] = {"mode=static", vport, vpath};
+	size_t k = 3;
+	for (size_t i = 0; extra && extra[i] && k < 15; i++)
+		env[k++] = extra[i];
+	env[k] = NULL;
+	spawn_wd(env, true);
+}
+
+/* Neither a failure code nor the passwd file's content. */
+static void assert_not_passwd(const char *out, const char *args, const char *path)
+{
+	int code = curl(port, out, args, path);
+	ck_assert_msg(code == 404 || code == 403, "%s: %d", path, code);
+	char *body = read_file(out, NULL);
+	ck_assert_msg(!strstr(body, "root:"), "%s served passwd", path);
+	free(body);
+}
+
+START_TEST(static_serves_files)
+{
+	start_static(NULL);
+	ck_assert_int_eq(curl(port, "i", "", "/"), 200);
+	size_t len;
+	char *body = read_file("i", &len);
+	ck_assert_str_eq(body, "<html>hello static</html>\n");
+	free(body);
+	ck_assert(header_has("i", "Content-Type: text/html; charset=utf-8"));
+	ck_assert(header_has("i", "Content-Length: 26"));
+	ck_assert(header_has("i", "Last-Modified: "));
+	ck_assert(header_has("i", "X-Duration-Seconds: "));
+
+	ck_assert_int_eq(curl(port, "c", "", "/css/site.css"), 200);
+	body = read_file("c", &len);
+	ck_assert_str_eq(body, "body { color: red; }\n");
+	free(body);
+	ck_assert(header_has("c", "Content-Type: text/css; charset=utf-8"));
+
+	ck_assert_int_eq(curl(port, "b", "", "/img/blob.bin"), 200);
+	ck_assert(header_has("b", "Content-Type: application/octet-stream"));
+	ck_assert(header_has("b", "Content-Length: 1048576"));
+	size_t blen;
+	char *got = read_file("b", &blen);
+	char *want = read_file("www/img/blob.bin", &len);
+	ck_assert_uint_eq(blen, len);
+	ck_assert(memcmp(got, want, len) == 0);
+	free(got);
+	free(want);
+
+	/* HEAD: the headers, no body. */
+	ck_assert_int_eq(curl(port, "hd", "-I", "/css/site.css"), 200);
+	ck_assert(header_has("hd", "Content-Length: 21"));
+	ck_assert(header_has("hd", "Content-Type: text/css"));
+	body = read_file("hd", &len);
+	ck_assert_msg(!strstr(body, "color"), "HEAD sent a body: %s", body);
+	free(body);
+
+	/* Go's redirects: /index.html -> ./, a directory -> dir/, a file
+	 * with a trailing slash -> ../file. */
+	ck_assert_int_eq(curl(port, "r1", "", "/index.html"), 301);
+	ck_assert(header_has("r1", "Location: ./"));
+	ck_assert_int_eq(curl(port, "r2", "", "/css"), 301);
+	ck_assert(header_has("r2", "Location: css/"));
+	ck_assert_int_eq(curl(port, "r3", "", "/css/site.css/"), 301);
+	ck_assert(header_has("r3", "Location: ../site.css"));
+
+	ck_assert_int_eq(curl(port, "m", "", "/nosuch.html"), 404);
+	ck_assert_int_eq(curl(port, "m2", "", "/css/site.css/x"), 404);
+	/* No directory listings: 404. */
+	ck_assert_int_eq(curl(port, "e", "", "/empty/"), 404);
+
+	/* The rest of the watchdog is unchanged. */
+	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(port, "r", "", "/_/ready"), 200);
+	char mpath[64];
+	snprintf(mpath, sizeof(mpath), "/metrics");
+	ck_assert_int_eq(curl(mport, "met", "", mpath), 200);
+	body = read_file("met", NULL);
+	ck_assert_msg(strstr(body, "code=\"200\""), "%s", body);
+	ck_assert_msg(strstr(body, "code=\"404\""), "%s", body);
+	free(body);
+}
+END_TEST
+
+START_TEST(static_never_escapes)
+{
+	start_static(NULL);
+	/* A file next to static_path, reachable only through "..". */
+	write_bytes("secret.txt", "root:secret\n", 12);
+	assert_not_passwd("s1", "--path-as-is", "/../secret.txt");
+	assert_not_passwd("s2", "--path-as-is", "/%2e%2e/secret.txt");
+	assert_not_passwd("s3", "--path-as-is", "/css/../../secret.txt");
+	assert_not_passwd("s4", "--path-as-is", "/css/.%2e/%2E./secret.txt");
+	assert_not_passwd("s5", "--path-as-is", "/%2e%2e%2fsecret.txt");
+	/* A ".." is 404 even where it would stay inside static_path. */
+	ck_assert_int_eq(curl(port, "d1", "--path-as-is", "/css/%2e%2e/index.html"), 404);
+	ck_assert_int_eq(curl(port, "d2", "--path-as-is", "/css/../"), 404);
+	assert_not_passwd("p1", "--path-as-is", "/../etc/passwd");
+	assert_not_passwd("p2", "--path-as-is", "/../../../../etc/passwd");
+	assert_not_passwd("p3", "--path-as-is", "/%2e%2e/%2e%2e/etc/passwd");
+	assert_not_passwd("p4", "--path-as-is", "/css/%2e%2e/%2e%2e/%2e%2e/etc/passwd");
+	assert_not_passwd("p5", "--path-as-is", "/..%2f..%2f..%2fetc%2fpasswd");
+	assert_not_passwd("p6", "--path-as-is", "/%2E%2E/%2E%2E/etc/passwd");
+	/* Symlinks inside static_path are not followed, to a file or a
+	 * directory. */
+	assert_not_passwd("p7", "--path-as-is", "/passwd");
+	assert_not_passwd("p8", "--path-as-is", "/etc/passwd");
+	assert_not_passwd("p9", "--path-as-is -I", "/passwd");
+	/* Still serving. */
+	ck_assert_int_eq(curl(port, "ok", "", "/css/site.css"), 200);
+}
+END_TEST
+
+START_TEST(static_max_inflight_and_missing_dir)
+{
+	/* A slow download of a 32 MiB file (more than loopback's socket
+	 * buffers hold) keeps the only slot for a few seconds. */
+	const char *lim[] = {"max_inflight=1", NULL};
+	start_static(lim);
+	char big[160];
+	path_in(big, sizeof(big), "www/big.bin");
+	int bfd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(bfd, 0);
+	ck_assert_int_eq(ftruncate(bfd, 32 * 1024 * 1024), 0);
+	close(bfd);
+	FILE *slow = curl_start(port, "slow", "--limit-rate 8M", "/big.bin");
+	sleep_ms(500);
+	ck_assert_int_eq(curl(port, "l", "", "/css/site.css"), 429);
+	ck_assert(header_has("l", "X-OpenFaaS-Internal: faas-middleware"));
+	ck_assert_int_eq(curl(port, "lr", "", "/_/ready"), 429);
+	ck_assert_int_eq(curl_end(slow), 200);
+	size_t slen;
+	free(read_file("slow", &slen));
+	ck_assert_uint_eq(slen, 32 * 1024 * 1024);
+	ck_assert_int_eq(curl(port, "l2", "", "/css/site.css"), 200);
+	kill(wd_pid, SIGKILL);
+	waitpid(wd_pid, NULL, 0);
+	wd_pid = 0;
+	port = free_port();
+
+	/* A static_path that does not exist: every file is 404, health is
+	 * still 200. */
+	static char vport[32], vpath[160];
+	snprintf(vport, sizeof(vport), "port=%d", port);
+	snprintf(vpath, sizeof(vpath), "static_path=%s/nosuch", dir);
+	const char *env[] = {"mode=static", vport, vpath, NULL};
+	spawn_wd(env, true);
+	ck_assert_int_eq(curl(port, "m", "", "/"), 404);
+	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
+}
+END_TEST
+
 START_TEST(unimplemented_mode_exits_1)
 {
 	static char vport[32];
@@ -749,6 +948,9 @@ Suite *watchdog_suite(void)
 	tcase_add_test(tc, streaming_failure_after_output_truncates);
 	tcase_add_test(tc, streaming_cgi_env);
 	tcase_add_test(tc, streaming_max_inflight_429);
+	tcase_add_test(tc, static_serves_files);
+	tcase_add_test(tc, static_never_escapes);
+	tcase_add_test(tc, static_max_inflight_and_missing_dir);
 	tcase_add_test(tc, unimplemented_mode_exits_1);
 	suite_add_tcase(s, tc);
 	return s;
