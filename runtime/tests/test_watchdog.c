@@ -315,6 +315,31 @@ START_TEST(ready_path_runs_function)
 }
 END_TEST
 
+/* POST 1 MiB of patterned bytes to /echo with @call_id (response saved as
+ * "e1") and check that exactly those bytes come back. */
+static void echo_1mib(const char *call_id)
+{
+	size_t n = 1 << 20, len;
+	char *data = malloc(n);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + i / 251);
+	char p[128];
+	path_in(p, sizeof(p), "in");
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+	char args[200];
+	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: %s'", p, call_id);
+	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
+	char *body = read_file("e1", &len);
+	ck_assert_uint_eq(len, n);
+	ck_assert(memcmp(body, data, n) == 0);
+	free(body);
+	free(data);
+}
+
 START_TEST(echo_body)
 {
 	start("cat", NULL);
@@ -328,25 +353,7 @@ START_TEST(echo_body)
 	ck_assert(header_has("e0", "Content-Type: application/octet-stream"));
 
 	/* 1 MiB of patterned bytes. */
-	size_t n = 1 << 20;
-	char *data = malloc(n);
-	ck_assert_ptr_nonnull(data);
-	for (size_t i = 0; i < n; i++)
-		data[i] = (char)(i * 7 + i / 251);
-	char p[128];
-	path_in(p, sizeof(p), "in");
-	FILE *f = fopen(p, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-	fclose(f);
-	char args[200];
-	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: call-42'", p);
-	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
-	body = read_file("e1", &len);
-	ck_assert_uint_eq(len, n);
-	ck_assert(memcmp(body, data, n) == 0);
-	free(body);
-	free(data);
+	echo_1mib("call-42");
 	ck_assert(header_has("e1", "X-Call-Id: call-42"));
 	ck_assert(header_has("e1", "X-Duration-Seconds:"));
 }
@@ -559,25 +566,7 @@ START_TEST(streaming_echo)
 	free(body);
 	ck_assert(header_has("e0", "Content-Type: application/octet-stream"));
 
-	size_t n = 1 << 20;
-	char *data = malloc(n);
-	ck_assert_ptr_nonnull(data);
-	for (size_t i = 0; i < n; i++)
-		data[i] = (char)(i * 7 + i / 251);
-	char p[128];
-	path_in(p, sizeof(p), "in");
-	FILE *f = fopen(p, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-	fclose(f);
-	char args[200];
-	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: call-7'", p);
-	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
-	body = read_file("e1", &len);
-	ck_assert_uint_eq(len, n);
-	ck_assert(memcmp(body, data, n) == 0);
-	free(body);
-	free(data);
+	echo_1mib("call-7");
 	ck_assert(header_has("e1", "X-Call-Id: call-7"));
 	ck_assert(header_has("e1", "Transfer-Encoding: chunked"));
 	/* As of-watchdog's streaming mode: the headers leave before the
