@@ -42,6 +42,10 @@ enum env_key {
 	K_JWT_AUTH_DEBUG,
 	K_JWT_AUTH_LOCAL,
 	K_ONE_SHOT,
+	K_MAX_CONNECTIONS,
+	K_MAX_CONNECTIONS_PER_IP,
+	K_MAX_HEADER_BYTES,
+	K_MAX_BODY_BYTES,
 	K_COUNT
 };
 
@@ -70,6 +74,10 @@ static const char *const key_name[K_COUNT] = {
     [K_JWT_AUTH_DEBUG] = "jwt_auth_debug",
     [K_JWT_AUTH_LOCAL] = "jwt_auth_local",
     [K_ONE_SHOT] = "one_shot",
+    [K_MAX_CONNECTIONS] = "IROUTE_MAX_CONNECTIONS",
+    [K_MAX_CONNECTIONS_PER_IP] = "IROUTE_MAX_CONNECTIONS_PER_IP",
+    [K_MAX_HEADER_BYTES] = "IROUTE_MAX_HEADER_BYTES",
+    [K_MAX_BODY_BYTES] = "IROUTE_MAX_BODY_BYTES",
 };
 
 /* ---- bounded string building (error messages and the log line) ---- */
@@ -638,6 +646,24 @@ static int load(struct ir_wd_config *c, const char *const val[K_COUNT], char *er
 		return r;
 	c->log_buffer_size = (size_t)n;
 
+	/* Ours: the hardening limits (see wdconfig.h). */
+	if ((r = get_int(val, K_MAX_CONNECTIONS, IR_WD_DEFAULT_MAX_CONNECTIONS, 1, 65536,
+			 "a count of connections, 1-65536", &n, err, errlen)))
+		return r;
+	c->max_connections = (uint32_t)n;
+	if ((r = get_int(val, K_MAX_CONNECTIONS_PER_IP, IR_WD_DEFAULT_MAX_CONNECTIONS_PER_IP, 0,
+			 65536, "0 for no limit, or a count of connections", &n, err, errlen)))
+		return r;
+	c->max_connections_per_ip = (uint32_t)n;
+	if ((r = get_int(val, K_MAX_HEADER_BYTES, IR_WD_DEFAULT_MAX_HEADER_BYTES, 1024,
+			 16 * 1024 * 1024, "a size in bytes, 1024-16777216", &n, err, errlen)))
+		return r;
+	c->max_header_bytes = (size_t)n;
+	if ((r = get_int(val, K_MAX_BODY_BYTES, IR_WD_DEFAULT_MAX_BODY_BYTES, 0, size_hi,
+			 "0 for no limit, or a size in bytes", &n, err, errlen)))
+		return r;
+	c->max_body_bytes = (uint64_t)n;
+
 	bool b1, b2;
 	c->inject_cgi_headers = true;
 	if ((r = get_bool(val, K_SUPPRESS_LOCK, &c->suppress_lock, err, errlen)) ||
@@ -769,5 +795,10 @@ int ir_wd_config_log(const struct ir_wd_config *c, char *buf, size_t len)
 		  " jwt_auth_debug=%s jwt_auth_local=%s one_shot=%s",
 		  yn(c->suppress_lock), yn(c->prefix_logs), c->log_buffer_size, yn(c->log_callid),
 		  yn(c->jwt_auth), yn(c->jwt_auth_debug), yn(c->jwt_auth_local), yn(c->one_shot));
+	sb_printf(&sb,
+		  " IROUTE_MAX_CONNECTIONS=%u IROUTE_MAX_CONNECTIONS_PER_IP=%u"
+		  " IROUTE_MAX_HEADER_BYTES=%zu IROUTE_MAX_BODY_BYTES=%llu",
+		  (unsigned)c->max_connections, (unsigned)c->max_connections_per_ip,
+		  c->max_header_bytes, (unsigned long long)c->max_body_bytes);
 	return sb.len < len ? 0 : -ENOSPC;
 }

@@ -412,6 +412,37 @@ START_TEST(t_max_inflight)
 }
 END_TEST
 
+START_TEST(t_hardening_limits)
+{
+	ck_assert_int_eq(load1("mode=static"), 0);
+	ck_assert_uint_eq(cfg.max_connections, 1024);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 512);
+	ck_assert_uint_eq(cfg.max_header_bytes, 65536);
+	ck_assert_uint_eq(cfg.max_body_bytes, 64u << 20);
+	ir_wd_config_release(&cfg);
+	ck_assert_int_eq(load1("IROUTE_MAX_CONNECTIONS=8"), 0);
+	ck_assert_uint_eq(cfg.max_connections, 8);
+	ir_wd_config_release(&cfg);
+	ck_assert_int_eq(load1("IROUTE_MAX_CONNECTIONS_PER_IP=0"), 0);
+	ck_assert_uint_eq(cfg.max_connections_per_ip, 0);
+	ir_wd_config_release(&cfg);
+	ck_assert_int_eq(load1("IROUTE_MAX_BODY_BYTES=0"), 0);
+	ck_assert_uint_eq(cfg.max_body_bytes, 0);
+	ir_wd_config_release(&cfg);
+	ck_assert_int_eq(load1("IROUTE_MAX_HEADER_BYTES=4096"), 0);
+	ck_assert_uint_eq(cfg.max_header_bytes, 4096);
+	ir_wd_config_release(&cfg);
+
+	ck_assert_int_eq(load1("IROUTE_MAX_CONNECTIONS=0"), -ERANGE);
+	ck_assert_ptr_nonnull(strstr(err, "IROUTE_MAX_CONNECTIONS: \"0\" is out of range"));
+	ck_assert_int_eq(load1("IROUTE_MAX_HEADER_BYTES=100"), -ERANGE);
+	ck_assert_ptr_nonnull(strstr(err, "IROUTE_MAX_HEADER_BYTES"));
+	ck_assert_int_eq(load1("IROUTE_MAX_BODY_BYTES=1MB"), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "IROUTE_MAX_BODY_BYTES: \"1MB\" is not an integer"));
+	ck_assert_int_eq(load1("IROUTE_MAX_CONNECTIONS_PER_IP=-1"), -ERANGE);
+}
+END_TEST
+
 START_TEST(t_log_buffer_size)
 {
 	/* config_test.go Test_LogBufferSize_Override */
@@ -909,7 +940,9 @@ START_TEST(t_log_line)
 		  "read_timeout=30s write_timeout=500ms exec_timeout=1m30s "
 		  "healthcheck_interval=500ms max_inflight=0 ready_path=\"\" suppress_lock=false "
 		  "prefix_logs=true log_buffer_size=65536 log_callid=false jwt_auth=false "
-		  "jwt_auth_debug=false jwt_auth_local=false one_shot=false");
+		  "jwt_auth_debug=false jwt_auth_local=false one_shot=false "
+		  "IROUTE_MAX_CONNECTIONS=1024 IROUTE_MAX_CONNECTIONS_PER_IP=512 "
+		  "IROUTE_MAX_HEADER_BYTES=65536 IROUTE_MAX_BODY_BYTES=67108864");
 	/* truncation is reported and the line stays terminated */
 	char small[16];
 	ck_assert_int_eq(ir_wd_config_log(&cfg, small, sizeof(small)), -ENOSPC);
@@ -961,6 +994,7 @@ Suite *wdconfig_suite(void)
 	tcase_add_test(tc, t_mode_requirements);
 	tcase_add_test(tc, t_port);
 	tcase_add_test(tc, t_max_inflight);
+	tcase_add_test(tc, t_hardening_limits);
 	tcase_add_test(tc, t_log_buffer_size);
 	tcase_add_test(tc, t_timeouts);
 	tcase_add_test(tc, t_write_timeout_zero);

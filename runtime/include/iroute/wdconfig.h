@@ -33,6 +33,24 @@
  *   prefix_logs           [true]; strconv.ParseBool spellings
  *   log_callid            [false]; "1" or strconv.ParseBool spellings
  *   log_buffer_size       [65536 = bufio.MaxScanTokenSize]
+ * Ours, not of-watchdog's (the hardening limits; of-watchdog has none of
+ * them, Go's http.Server only caps headers at 1 MiB):
+ *   IROUTE_MAX_CONNECTIONS        open client connections at once; more
+ *                                 are accepted and closed at once [1024]
+ *   IROUTE_MAX_CONNECTIONS_PER_IP the same per client address, 0 = off
+ *                                 [512: half, so that one client cannot
+ *                                 take every slot, while a gateway, which
+ *                                 is one address, still gets most]
+ *   IROUTE_MAX_HEADER_BYTES       request line + headers; more is 431
+ *                                 [65536]
+ *   IROUTE_MAX_BODY_BYTES         request body, 0 = no cap; more is 413,
+ *                                 from Content-Length before any byte of
+ *                                 the body is read, or as soon as a chunked
+ *                                 body passes it [67108864 = the transport's
+ *                                 payload cap]
+ * read_timeout is also the deadline for reading a whole request (Go's
+ * ReadTimeout: request line, headers and body), counted from the moment
+ * the connection waits for it, however the bytes trickle in.
  * Not read from the environment, as in of-watchdog: metrics_port (always
  * 8081) and CGI header injection (always on).  hard_timeout was renamed
  * exec_timeout long ago and is no longer read.
@@ -120,6 +138,10 @@
 #define IR_WD_DEFAULT_CONTENT_TYPE "application/octet-stream"
 #define IR_WD_DEFAULT_STATIC_PATH "/home/app/public"
 #define IR_WD_DEFAULT_LOG_BUFFER_SIZE 65536 /* Go's bufio.MaxScanTokenSize */
+#define IR_WD_DEFAULT_MAX_CONNECTIONS 1024
+#define IR_WD_DEFAULT_MAX_CONNECTIONS_PER_IP 512
+#define IR_WD_DEFAULT_MAX_HEADER_BYTES 65536
+#define IR_WD_DEFAULT_MAX_BODY_BYTES (64ull << 20)
 
 /* Largest duration: Go's time.Duration is int64 nanoseconds. */
 #define IR_DURATION_MAX_NS ((uint64_t)INT64_MAX)
@@ -156,8 +178,12 @@ struct ir_wd_config {
 	uint64_t exec_timeout_ns;
 	uint64_t healthcheck_interval_ns;
 
-	uint32_t max_inflight;	/* 0 = no limit */
-	size_t log_buffer_size; /* > 0 */
+	uint32_t max_inflight;		 /* 0 = no limit */
+	uint32_t max_connections;	 /* >= 1 */
+	uint32_t max_connections_per_ip; /* 0 = no limit */
+	size_t max_header_bytes;	 /* >= 1024 */
+	uint64_t max_body_bytes;	 /* 0 = no cap */
+	size_t log_buffer_size;		 /* > 0 */
 
 	bool inject_cgi_headers; /* always true, as in of-watchdog */
 	bool suppress_lock;
