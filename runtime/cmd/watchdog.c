@@ -77,7 +77,7 @@ int main(void)
 	ir_wd_config_release(&cfg);
 	if (rc) {
 		fprintf(stderr, "iroute-watchdog: %s\n", err);
-		return 1;
+		return rc == -EINVAL ? 2 : 1; /* -EINVAL: mode=iroute without a handler */
 	}
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* watchdog.c - of-watchdog's HTTP front for one function, on libmicrohttpd:
- * health and readiness, the streaming, serializing and static modes, Prometheus
- * metrics, the SIGTERM drain.
+ * health and readiness, the streaming, serializing, static and iroute modes,
+ * Prometheus metrics, the SIGTERM drain, the hardening limits.
  *
  * Why this design: in serializing mode a request blocks in ir_exec_run()
  * for as long as fprocess runs, so each connection gets its own thread
@@ -91,6 +91,45 @@
  * 200 with an empty body.  Neither is limited nor recorded in the metrics.
  * Other /_/ paths are 404.
  *
+ * iroute mode (ours; of-watchdog's Go "inproc" mode in C): the handler of
+ * ir_watchdog_opts runs on the connection's thread after the same limiter,
+ * with the whole body (read as in serializing mode); its malloc()ed reply
+ * goes to MHD without a copy.  No fork, no pipe.  A handler cannot be
+ * killed: it gets its deadline (exec_timeout or X-Timeout) and one that
+ * answers late is turned into a 504.  A negative return is a 500 with the
+ * handler's error text.
+ *
+ * Hardening (none of it in of-watchdog; limits in wdconfig.h):
+ *   - IROUTE_MAX_CONNECTIONS and IROUTE_MAX_CONNECTIONS_PER_IP are MHD's
+ *     own limits: an extra connection is accepted and closed at once,
+ *     before a thread is made for it.
+ *   - Request deadline: read_timeout is Go's ReadTimeout, a bound on
+ *     reading the whole request (head and body), not an idle timer that
+ *     every trickled byte resets (MHD's connection timeout, which we also
+ *     set to read_timeout, is only that).  Each connection is in a list
+ *     with the instant its current request must be in: set when the
+ *     connection opens and when a response completes (keep-alive), cleared
+ *     when the last body byte is in.  A reaper thread sleeps until the
+ *     earliest instant and shuts down (shutdown(2), never close(2): MHD
+ *     owns the fd) the sockets past it; MHD then sees end-of-stream and
+ *     cleans up.  The list is unlinked under the same lock in MHD's
+ *     CLOSED notification, which MHD sends before it closes the fd, so a
+ *     reused fd number is never shut down.
+ *   - 431 for a request head over IROUTE_MAX_HEADER_BYTES (our check, with
+ *     a text naming the variable; MHD's pool, 16 KiB larger, answers 431
+ *     itself for anything that does not fit at all).
+ *   - 413 for a body over IROUTE_MAX_BODY_BYTES: from Content-Length on
+ *     the first call, before any body byte is read, and the connection is
+ *     closed; a chunked body is counted as it arrives, its bytes dropped
+ *     unbuffered once over the cap, and answered 413 at its end (MHD
+ *     0.9.75 refuses a response in the middle of an upload), which the
+ *     request deadline bounds.  fprocess never runs for such a request.
+ *   - 400 for a request with more than one Content-Length header (even
+ *     equal ones: an ambiguous length is the request-smuggling shape), on
+ *     every path.
+ *   - The process needs nothing writable but the lock file's directory
+ *     (/tmp): tested as uid 65534 on a read-only root.
+ *
  * SIGTERM/SIGINT (read from a signalfd by ir_watchdog_run()'s thread):
  * remove the lock file (health 503, ready 503), keep serving for
  * healthcheck_interval (0 = no wait; of-watchdog would wait forever),
@@ -105,6 +144,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -120,10 +160,19 @@
 #include "iroute/exec.h"
 #include "iroute/log.h"
 #include "iroute/metrics.h"
+#include "sock.h"
 
 #define WD_LOG "watchdog"
 #define WD_LOCK_DEFAULT "/tmp/.lock"
 #define WD_MAX_ENV 256 /* CGI variables per request; more headers are dropped */
+
+/* One client connection, for the request deadline (see "Hardening"). */
+struct wd_conn {
+	struct wd_conn *prev, *next;
+	int fd;		      /* MHD's socket; shut down, never closed, here */
+	uint64_t deadline_ns; /* 0 = not reading a request (handler or response running) */
+	char peer[64];
+};
 
 struct wd {
 	const struct ir_wd_config *cfg;
@@ -131,9 +180,19 @@ struct wd {
 	struct ir_metrics *metrics;
 	struct MHD_Daemon *http;
 	struct MHD_Daemon *mhttp;
+	ir_wd_handler_fn handler; /* mode=iroute */
+	void *handler_arg;
 	atomic_int inflight; /* function requests running (limiter) */
 	atomic_int active;   /* requests of any path not yet completed (drain) */
 	atomic_bool draining;
+
+	/* Request deadlines: the reaper thread shuts down a connection whose
+	 * request was not read whole within read_timeout. */
+	pthread_mutex_t conns_mu;
+	pthread_cond_t conns_cv; /* CLOCK_MONOTONIC */
+	struct wd_conn conns;	 /* list head */
+	pthread_t reaper;
+	bool reaper_started, reaper_stop;
 };
 
 /* Per request, created by the URI log callback, freed when completed. */
@@ -142,9 +201,12 @@ struct wd_req {
 	uint64_t start_ns;
 	unsigned char *body;
 	size_t len, cap;
-	bool started;	/* access handler has seen this request */
-	bool counted;	/* holds an inflight slot */
-	bool responded; /* a response was queued */
+	bool started;	    /* access handler has seen this request */
+	bool received;	    /* the whole request is in: its read deadline is off */
+	uint64_t body_seen; /* request body bytes so far (IROUTE_MAX_BODY_BYTES) */
+	bool too_large;	    /* body_seen passed the cap: discard, then 413 */
+	bool counted;	    /* holds an inflight slot */
+	bool responded;	    /* a response was queued */
 };
 
 static uint64_t now_ns(void)
@@ -152,6 +214,95 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * IR_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- hardening: request deadlines ---- */
+
+static struct wd_conn *conn_of(struct MHD_Connection *con)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Start (now + read_timeout) or stop (@on false) the clock of the request
+ * this connection is reading. */
+static void conn_deadline(struct wd *wd, struct wd_conn *c, bool on)
+{
+	uint64_t t = wd->cfg->read_timeout_ns;
+	if (!c || !t)
+		return;
+	pthread_mutex_lock(&wd->conns_mu);
+	c->deadline_ns = on ? now_ns() + t : 0;
+	pthread_mutex_unlock(&wd->conns_mu);
+	/* No signal: every new deadline is later than the ones already
+	 * armed, and the reaper never sleeps past read_timeout. */
+}
+
+static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_context,
+		      enum MHD_ConnectionNotificationCode toe)
+{
+	struct wd *wd = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct wd_conn *c = calloc(1, sizeof(*c));
+		if (!c)
+			return; /* no deadline for this one; MHD's idle timeout still holds */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = ci ? ci->connect_fd : -1;
+		ir_sock_peer_name(c->fd, c->peer, sizeof(c->peer));
+		pthread_mutex_lock(&wd->conns_mu);
+		c->next = wd->conns.next;
+		c->prev = &wd->conns;
+		c->next->prev = c;
+		wd->conns.next = c;
+		if (wd->cfg->read_timeout_ns)
+			c->deadline_ns = now_ns() + wd->cfg->read_timeout_ns;
+		pthread_mutex_unlock(&wd->conns_mu);
+		*socket_context = c;
+		return;
+	}
+	struct wd_conn *c = *socket_context;
+	if (!c)
+		return;
+	/* MHD reports CLOSED before it closes the socket, so under the lock
+	 * the reaper can only ever shut down this connection's own socket. */
+	pthread_mutex_lock(&wd->conns_mu);
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	pthread_mutex_unlock(&wd->conns_mu);
+	free(c);
+	*socket_context = NULL;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct wd *wd = arg;
+	uint64_t period = wd->cfg->read_timeout_ns;
+	pthread_mutex_lock(&wd->conns_mu);
+	while (!wd->reaper_stop) {
+		uint64_t now = now_ns(), next = now + period;
+		for (struct wd_conn *c = wd->conns.next; c != &wd->conns; c = c->next) {
+			if (!c->deadline_ns)
+				continue;
+			if (c->deadline_ns <= now) {
+				ir_warn(WD_LOG,
+					"closing connection from %s: request not read whole "
+					"within read_timeout",
+					c->peer);
+				c->deadline_ns = 0;
+				if (c->fd >= 0)
+					shutdown(c->fd, SHUT_RDWR);
+			} else if (c->deadline_ns < next) {
+				next = c->deadline_ns;
+			}
+		}
+		struct timespec ts = {.tv_sec = (time_t)(next / IR_NS_PER_SEC),
+				      .tv_nsec = (long)(next % IR_NS_PER_SEC)};
+		pthread_cond_timedwait(&wd->conns_cv, &wd->conns_mu, &ts);
+	}
+	pthread_mutex_unlock(&wd->conns_mu);
+	return NULL;
 }
 
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
@@ -174,14 +325,15 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 {
 	struct wd *wd = cls;
 	struct wd_req *r = *con_cls;
-	(void)con;
-	(void)toe;
 	if (!r)
 		return;
 	if (r->counted) {
 		atomic_fetch_sub(&wd->inflight, 1);
 		ir_metrics_inflight_add(wd->metrics, -1);
 	}
+	/* Keep-alive: the clock of the next request starts now. */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_deadline(wd, conn_of(con), true);
 	atomic_fetch_sub(&wd->active, 1);
 	free(r->uri);
 	free(r->body);
@@ -414,6 +566,72 @@ static enum MHD_Result run_function(struct wd *wd, struct MHD_Connection *con, s
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
 	return finish(wd, con, r, method, (unsigned int)status, resp, record);
+}
+
+/* ---- iroute mode ---- */
+
+const char *ir_wd_call_header(const struct ir_wd_call *call, const char *name)
+{
+	return MHD_lookup_connection_value(call->priv, MHD_HEADER_KIND, name);
+}
+
+/* The handler runs here, on the connection's thread, with the whole body
+ * (read already, as in serializing mode): no fork, no pipe, no copy of
+ * the body or the reply (MHD sends the handler's buffer and frees it). */
+static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+				     const char *method, const char *url, const char *query)
+{
+	uint64_t t = request_timeout(wd->cfg, con);
+	struct ir_wd_call call = {
+	    .method = method,
+	    .path = url,
+	    .query = query,
+	    .body = r->body ? r->body : (void *)"",
+	    .body_len = r->len,
+	    .deadline_ns = t ? r->start_ns + t : 0,
+	    .priv = con,
+	};
+	struct ir_wd_reply rep = {.status = MHD_HTTP_OK};
+	int rc = wd->handler(wd->handler_arg, &call, &rep);
+	unsigned int status;
+	struct MHD_Response *resp;
+	if (rc == 0 && call.deadline_ns && now_ns() > call.deadline_ns) {
+		char buf[40];
+		ir_duration_format(t, buf, sizeof(buf));
+		ir_warn(WD_LOG, "%s %s: handler answered after its %s timeout", method, url, buf);
+		free(rep.body);
+		status = MHD_HTTP_GATEWAY_TIMEOUT;
+		char msg[96];
+		snprintf(msg, sizeof(msg), "handler exceeded its %s timeout\n", buf);
+		resp = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+	} else if (rc == 0 && (rep.status < 100 || rep.status > 599)) {
+		ir_warn(WD_LOG, "%s %s: handler returned status %d", method, url, rep.status);
+		free(rep.body);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp = MHD_create_response_from_buffer(strlen("handler returned a bad status\n"),
+						       "handler returned a bad status\n",
+						       MHD_RESPMEM_PERSISTENT);
+	} else if (rc == 0) {
+		status = (unsigned int)rep.status;
+		resp = MHD_create_response_from_buffer(rep.len, rep.body ? rep.body : (void *)"",
+						       rep.body ? MHD_RESPMEM_MUST_FREE
+								: MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			free(rep.body);
+		else
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						rep.content_type ? rep.content_type
+								 : wd->cfg->content_type);
+	} else {
+		free(rep.body);
+		rep.error[sizeof(rep.error) - 1] = '\0';
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s\n", rep.error[0] ? rep.error : strerror(-rc));
+		ir_warn(WD_LOG, "%s %s: handler failed: %s", method, url, msg);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+	}
+	return finish(wd, con, r, method, status, resp, true);
 }
 
 /* ---- streaming mode ---- */
@@ -883,7 +1101,89 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 	const char *q = strchr(r->uri, '?');
 	if (wd->cfg->mode == IR_WD_MODE_STREAMING)
 		return stream_function(wd, con, r, method, url, q ? q + 1 : "");
+	if (wd->cfg->mode == IR_WD_MODE_IROUTE)
+		return serve_handler(wd, con, r, method, url, q ? q + 1 : "");
 	return run_function(wd, con, r, method, url, q ? q + 1 : "", true, true);
+}
+
+/* ---- hardening: malformed and oversized requests ---- */
+
+/* Answer @status with a one-line text and have MHD close the connection
+ * after it (the rest of the request is never read). */
+static enum MHD_Result reject(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+			      const char *method, bool record, unsigned int status, const char *fmt,
+			      ...) __attribute__((format(printf, 7, 8)));
+static enum MHD_Result reject(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+			      const char *method, bool record, unsigned int status, const char *fmt,
+			      ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->started = true;
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
+	if (resp) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"text/plain; charset=utf-8");
+	}
+	return finish(wd, con, r, method, status, resp, record);
+}
+
+static enum MHD_Result count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		++*(unsigned *)cls;
+	return MHD_YES;
+}
+
+/* First call of a request, before any byte of its body is read: 400 for
+ * more than one Content-Length (the framing is ambiguous: the classic
+ * request-smuggling shape), 413 when Content-Length is over the cap.
+ * 431 for a head over IROUTE_MAX_HEADER_BYTES; MHD itself answers 431
+ * (with its own HTML) for a head that does not even fit its
+ * per-connection memory pool (the cap + 16 KiB) before we are called. */
+static bool reject_request(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+			   const char *method, bool record, enum MHD_Result *ret)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci && ci->header_size > wd->cfg->max_header_bytes) {
+		*ret = reject(wd, con, r, method, record, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+			      "request head of %zu bytes is over IROUTE_MAX_HEADER_BYTES (%zu "
+			      "bytes)\n",
+			      ci->header_size, wd->cfg->max_header_bytes);
+		return true;
+	}
+	unsigned n = 0;
+	MHD_get_connection_values(con, MHD_HEADER_KIND, count_cb, &n);
+	if (n > 1) {
+		*ret = reject(wd, con, r, method, record, MHD_HTTP_BAD_REQUEST,
+			      "Content-Length given %u times\n", n);
+		return true;
+	}
+	uint64_t cap = wd->cfg->max_body_bytes;
+	const char *cl =
+	    MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cap && cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (!errno && end != cl && !*end && v > cap) {
+			*ret = reject(wd, con, r, method, record, MHD_HTTP_CONTENT_TOO_LARGE,
+				      "request body of %llu bytes is over IROUTE_MAX_BODY_BYTES "
+				      "(%llu bytes)\n",
+				      v, (unsigned long long)cap);
+			return true;
+		}
+	}
+	return false;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
@@ -895,7 +1195,37 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	(void)version;
 	if (!r)
 		return MHD_NO; /* out of memory in uri_log_cb */
-	if (strncmp(url, "/_/", 3) != 0)
+	bool fn = strncmp(url, "/_/", 3) != 0;
+	if (!r->started) {
+		enum MHD_Result ret;
+		if (reject_request(wd, con, r, method, fn, &ret))
+			return ret;
+	} else if (*upload_size) {
+		/* A chunked body over the cap: MHD cannot answer before the
+		 * request is read (0.9.75 refuses a response mid-upload), so
+		 * the rest is discarded unbuffered, bounded by read_timeout,
+		 * and answered 413 at the end. */
+		uint64_t cap = wd->cfg->max_body_bytes;
+		r->body_seen += *upload_size;
+		if (cap && r->body_seen > cap)
+			r->too_large = true;
+		if (r->too_large) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+	} else if (!r->received) {
+		r->received = true; /* the whole request is in */
+		conn_deadline(wd, conn_of(con), false);
+		if (r->too_large && !r->responded)
+			return reject(wd, con, r, method, fn, MHD_HTTP_CONTENT_TOO_LARGE,
+				      "request body over IROUTE_MAX_BODY_BYTES (%llu bytes)\n",
+				      (unsigned long long)wd->cfg->max_body_bytes);
+	}
+	if (r->responded) {
+		*upload_size = 0; /* answered early (400, 413, 429): discard the body */
+		return MHD_YES;
+	}
+	if (fn)
 		return serve_function(wd, con, r, method, url, upload, upload_size);
 	if (!r->started) {
 		r->started = true;
@@ -977,11 +1307,19 @@ static struct MHD_Daemon *start_http(struct wd *wd, uint16_t port)
 	if (cfg->read_timeout_ns)
 		timeout_s =
 		    (unsigned int)((cfg->read_timeout_ns + IR_NS_PER_SEC - 1) / IR_NS_PER_SEC);
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-				    MHD_USE_POLL | MHD_USE_ITC,
-				port, NULL, NULL, access_cb, wd, MHD_OPTION_URI_LOG_CALLBACK,
-				uri_log_cb, wd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, wd,
-				MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_END);
+	/* MHD keeps the request head in a per-connection pool and answers 431
+	 * when it does not fit; the read buffer for the body comes from the
+	 * same pool, hence the slack. */
+	size_t pool = cfg->max_header_bytes + 16384;
+	return MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		MHD_USE_ITC,
+	    port, NULL, NULL, access_cb, wd, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, wd,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, wd, MHD_OPTION_NOTIFY_CONNECTION, notify_cb,
+	    wd, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+	    MHD_OPTION_END);
 }
 
 static int drain(struct wd *wd, int sfd)
@@ -1018,14 +1356,31 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	if (cfg->mode != IR_WD_MODE_SERIALIZING && cfg->mode != IR_WD_MODE_STREAMING &&
-	    cfg->mode != IR_WD_MODE_STATIC) {
+	if (cfg->mode == IR_WD_MODE_HTTP) {
 		snprintf(err, errlen,
 			 "mode %s: not implemented yet (streaming, serializing and static are)",
 			 ir_wd_mode_name(cfg->mode));
 		return -ENOTSUP;
 	}
+	if (cfg->mode == IR_WD_MODE_IROUTE && !(opts && opts->handler)) {
+		snprintf(err, errlen,
+			 "mode=iroute runs a C handler linked into the binary (the c-func template "
+			 "builds one); iroute-watchdog alone has none: use mode=http, streaming, "
+			 "serializing or static");
+		return -EINVAL;
+	}
 	struct wd wd = {.cfg = cfg, .lock_path = WD_LOCK_DEFAULT};
+	if (opts) {
+		wd.handler = opts->handler;
+		wd.handler_arg = opts->handler_arg;
+	}
+	wd.conns.next = wd.conns.prev = &wd.conns;
+	pthread_mutex_init(&wd.conns_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd.conns_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (opts && opts->lock_path)
 		wd.lock_path = opts->lock_path;
 	uint16_t mport = opts && opts->metrics_port ? opts->metrics_port : cfg->metrics_port;
@@ -1053,11 +1408,19 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		snprintf(err, errlen, "metrics listener on port %u failed", mport);
 		goto out_free_metrics;
 	}
+	if (cfg->read_timeout_ns) {
+		rc = -pthread_create(&wd.reaper, NULL, reaper_main, &wd);
+		if (rc) {
+			snprintf(err, errlen, "pthread_create(): %s", strerror(-rc));
+			goto out_stop_metrics;
+		}
+		wd.reaper_started = true;
+	}
 	wd.http = start_http(&wd, cfg->port);
 	if (!wd.http) {
 		rc = -EADDRINUSE;
 		snprintf(err, errlen, "listener on port %u failed", cfg->port);
-		goto out_stop_metrics;
+		goto out_stop_reaper;
 	}
 	ir_info(WD_LOG, "listening on port %u, metrics on port %u", cfg->port, mport);
 	if (!cfg->suppress_lock) {
@@ -1089,6 +1452,16 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 	}
 out_stop_http:
 	MHD_stop_daemon(wd.http);
+out_stop_reaper:
+	if (wd.reaper_started) {
+		pthread_mutex_lock(&wd.conns_mu);
+		wd.reaper_stop = true;
+		pthread_cond_signal(&wd.conns_cv);
+		pthread_mutex_unlock(&wd.conns_mu);
+		pthread_join(wd.reaper, NULL);
+	}
+	pthread_cond_destroy(&wd.conns_cv);
+	pthread_mutex_destroy(&wd.conns_mu);
 out_stop_metrics:
 	MHD_stop_daemon(wd.mhttp);
 out_free_metrics:

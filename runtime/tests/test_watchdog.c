@@ -28,221 +28,7 @@
 
 #include "tests.h"
 
-static char dir[64];
-static pid_t wd_pid;
-static int port, mport;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t len = sizeof(a);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static bool port_open(int p)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)p),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/iroute-wd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	wd_pid = 0;
-	port = free_port();
-	mport = free_port();
-}
-
-static void teardown(void)
-{
-	if (wd_pid > 0) {
-		kill(wd_pid, SIGKILL);
-		waitpid(wd_pid, NULL, 0);
-		wd_pid = 0;
-	}
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static void path_in(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", dir, name);
-}
-
-/* Writes an executable /bin/sh script named @name into the test dir. */
-static void write_script(const char *name, const char *body)
-{
-	char p[128];
-	path_in(p, sizeof(p), name);
-	FILE *f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f, "#!/bin/sh\n%s\n", body);
-	fclose(f);
-	ck_assert_int_eq(chmod(p, 0755), 0);
-}
-
-static char *read_file(const char *name, size_t *len)
-{
-	char p[128];
-	path_in(p, sizeof(p), name);
-	FILE *f = fopen(p, "rb");
-	ck_assert_msg(f != NULL, "no %s", p);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
-/* Fork+exec the watchdog with only PATH, the test's lock file and metrics
- * port, and @env ("K=V", NULL-terminated).  stderr goes to dir/stderr.
- * With @wait, returns once the port accepts connections. */
-static pid_t spawn_wd(const char *const *env, bool wait)
-{
-	const char *bindir = getenv("IROUTE_BIN_DIR");
-	char bin[512];
-	snprintf(bin, sizeof(bin), "%s/iroute-watchdog", bindir && *bindir ? bindir : "build/bin");
-	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
-	char vpath[1024], vlock[128], vmport[64], verr[128];
-	snprintf(vpath, sizeof(vpath), "PATH=%s",
-		 getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	snprintf(vlock, sizeof(vlock), "IROUTE_LOCK_FILE=%s/lock", dir);
-	snprintf(vmport, sizeof(vmport), "IROUTE_METRICS_PORT=%d", mport);
-	path_in(verr, sizeof(verr), "stderr");
-	char *envp[32] = {vpath, vlock, vmport};
-	size_t n = 3;
-	for (size_t i = 0; env[i] && n < 31; i++)
-		envp[n++] = (char *)env[i];
-	envp[n] = NULL;
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(verr, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0)
-			dup2(fd, 2);
-		char *argv[] = {bin, NULL};
-		execve(bin, argv, envp);
-		_exit(127);
-	}
-	wd_pid = pid;
-	if (wait) {
-		uint64_t t0 = now_ms();
-		while (!port_open(port)) {
-			int st;
-			ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "watchdog exited early");
-			ck_assert_msg(now_ms() - t0 < 5000, "watchdog did not listen");
-			sleep_ms(10);
-		}
-	}
-	return pid;
-}
-
-/* Start the watchdog in @mode with @fprocess and @extra env. */
-static void start_mode(const char *mode, const char *fprocess, const char *const *extra)
-{
-	static char vport[32], vfp[160], vmode[32];
-	snprintf(vport, sizeof(vport), "port=%d", port);
-	snprintf(vfp, sizeof(vfp), "fprocess=%s", fprocess);
-	snprintf(vmode, sizeof(vmode), "mode=%s", mode);
-	const char *env[24] = {vmode, vport, vfp};
-	size_t n = 3;
-	for (size_t i = 0; extra && extra[i] && n < 23; i++)
-		env[n++] = extra[i];
-	env[n] = NULL;
-	spawn_wd(env, true);
-}
-
-static void start(const char *fprocess, const char *const *extra)
-{
-	start_mode("serializing", fprocess, extra);
-}
-
-/* Wait for the watchdog to exit; returns its wait status or -1 on timeout. */
-static int wait_exit(unsigned ms)
-{
-	uint64_t t0 = now_ms();
-	for (;;) {
-		int st;
-		pid_t r = waitpid(wd_pid, &st, WNOHANG);
-		if (r == wd_pid) {
-			wd_pid = 0;
-			return st;
-		}
-		if (now_ms() - t0 > ms)
-			return -1;
-		sleep_ms(10);
-	}
-}
-
-/* Start curl with @args on the watchdog's port (or @p); body to dir/@out,
- * headers to dir/@out.h.  Returns the pipe that yields the status code. */
-static FILE *curl_start(int p, const char *out, const char *args, const char *path)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd),
-		 "curl -s -m 20 -o '%s/%s' -D '%s/%s.h' -w '%%{http_code}' %s "
-		 "'http://127.0.0.1:%d%s'",
-		 dir, out, dir, out, args, p, path);
-	FILE *f = popen(cmd, "r");
-	ck_assert_ptr_nonnull(f);
-	return f;
-}
-
-static int curl_end(FILE *f)
-{
-	char buf[16] = "";
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	pclose(f);
-	return atoi(buf);
-}
-
-static int curl(int p, const char *out, const char *args, const char *path)
-{
-	return curl_end(curl_start(p, out, args, path));
-}
-
-static bool header_has(const char *out, const char *needle)
-{
-	char name[64];
-	snprintf(name, sizeof(name), "%s.h", out);
-	char *h = read_file(name, NULL);
-	bool found = strcasestr(h, needle) != NULL;
-	free(h);
-	return found;
-}
+#include "twd.h"
 
 /* ---- tests ---- */
 
@@ -266,27 +52,27 @@ START_TEST(health_and_ready)
 	start("cat", extra);
 	/* No lock file: neither healthy nor ready (of-watchdog checks the
 	 * file for both, suppress_lock or not). */
-	ck_assert_int_eq(curl(port, "h1", "", "/_/health"), 503);
-	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 503);
-	kill(wd_pid, SIGKILL);
-	waitpid(wd_pid, NULL, 0);
-	wd_pid = 0;
+	ck_assert_int_eq(curl(twd_port, "h1", "", "/_/health"), 503);
+	ck_assert_int_eq(curl(twd_port, "r1", "", "/_/ready"), 503);
+	kill(twd_pid, SIGKILL);
+	waitpid(twd_pid, NULL, 0);
+	twd_pid = 0;
 
 	start("cat", NULL);
-	ck_assert_int_eq(curl(port, "h2", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(twd_port, "h2", "", "/_/health"), 200);
 	size_t len;
 	char *body = read_file("h2", &len);
 	ck_assert_str_eq(body, "OK");
 	free(body);
 	/* GET only, as of-watchdog: HEAD is 405 too. */
-	ck_assert_int_eq(curl(port, "h3", "-I", "/_/health"), 405);
-	ck_assert_int_eq(curl(port, "h4", "-X POST", "/_/health"), 405);
-	ck_assert_int_eq(curl(port, "r2", "", "/_/ready"), 200);
+	ck_assert_int_eq(curl(twd_port, "h3", "-I", "/_/health"), 405);
+	ck_assert_int_eq(curl(twd_port, "h4", "-X POST", "/_/health"), 405);
+	ck_assert_int_eq(curl(twd_port, "r2", "", "/_/ready"), 200);
 	body = read_file("r2", &len);
 	ck_assert_uint_eq(len, 0);
 	free(body);
-	ck_assert_int_eq(curl(port, "r3", "-X POST", "/_/ready"), 405);
-	ck_assert_int_eq(curl(port, "n", "", "/_/nosuch"), 404);
+	ck_assert_int_eq(curl(twd_port, "r3", "-X POST", "/_/ready"), 405);
+	ck_assert_int_eq(curl(twd_port, "n", "", "/_/nosuch"), 404);
 }
 END_TEST
 
@@ -299,16 +85,16 @@ START_TEST(ready_path_runs_function)
 	snprintf(flag, sizeof(flag), "%s.notready", fp);
 	const char *extra[] = {"ready_path=/ready-check", NULL};
 	start(fp, extra);
-	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 200);
+	ck_assert_int_eq(curl(twd_port, "r1", "", "/_/ready"), 200);
 	char *body = read_file("r1", NULL);
 	ck_assert_str_eq(body, "ready\n");
 	free(body);
 	FILE *f = fopen(flag, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	ck_assert_int_eq(curl(port, "r2", "", "/_/ready"), 500);
+	ck_assert_int_eq(curl(twd_port, "r2", "", "/_/ready"), 500);
 	/* Not an invocation: nothing in the metrics. */
-	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	ck_assert_int_eq(curl(twd_mport, "m", "", "/metrics"), 200);
 	body = read_file("m", NULL);
 	ck_assert_msg(!strstr(body, "http_requests_total"), "%s", body);
 	free(body);
@@ -332,7 +118,7 @@ static void echo_1mib(const char *call_id)
 	fclose(f);
 	char args[200];
 	snprintf(args, sizeof(args), "--data-binary '@%s' -H 'X-Call-Id: %s'", p, call_id);
-	ck_assert_int_eq(curl(port, "e1", args, "/echo"), 200);
+	ck_assert_int_eq(curl(twd_port, "e1", args, "/echo"), 200);
 	char *body = read_file("e1", &len);
 	ck_assert_uint_eq(len, n);
 	ck_assert(memcmp(body, data, n) == 0);
@@ -344,7 +130,7 @@ START_TEST(echo_body)
 {
 	start("cat", NULL);
 	/* Empty body. */
-	ck_assert_int_eq(curl(port, "e0", "-X POST", "/"), 200);
+	ck_assert_int_eq(curl(twd_port, "e0", "-X POST", "/"), 200);
 	size_t len;
 	char *body = read_file("e0", &len);
 	ck_assert_uint_eq(len, 0);
@@ -362,7 +148,7 @@ END_TEST
 START_TEST(cgi_env)
 {
 	start("env", NULL);
-	ck_assert_int_eq(curl(port, "env", "-d x -H 'X-Call-Id: c1' -H 'x-custom-thing: v'",
+	ck_assert_int_eq(curl(twd_port, "env", "-d x -H 'X-Call-Id: c1' -H 'x-custom-thing: v'",
 			      "/some/path?a=1&b=2"),
 			 200);
 	char *body = read_file("env", NULL);
@@ -383,7 +169,7 @@ START_TEST(failing_fprocess_500)
 	char fp[128];
 	path_in(fp, sizeof(fp), "fail");
 	start(fp, NULL);
-	ck_assert_int_eq(curl(port, "f", "-d x", "/"), 500);
+	ck_assert_int_eq(curl(twd_port, "f", "-d x", "/"), 500);
 	char *body = read_file("f", NULL);
 	ck_assert_msg(strstr(body, "exit status 3"), "%s", body);
 	free(body);
@@ -399,7 +185,7 @@ START_TEST(exec_timeout_504)
 	const char *extra[] = {"exec_timeout=1", NULL};
 	start(fp, extra);
 	uint64_t t0 = now_ms();
-	ck_assert_int_eq(curl(port, "t", "-d x", "/"), 504);
+	ck_assert_int_eq(curl(twd_port, "t", "-d x", "/"), 504);
 	uint64_t took = now_ms() - t0;
 	ck_assert_msg(took >= 900 && took < 2500, "took %llu ms", (unsigned long long)took);
 }
@@ -413,7 +199,7 @@ START_TEST(x_timeout_shortens)
 	const char *extra[] = {"exec_timeout=20", NULL};
 	start(fp, extra);
 	uint64_t t0 = now_ms();
-	ck_assert_int_eq(curl(port, "t", "-d x -H 'X-Timeout: 500ms'", "/"), 504);
+	ck_assert_int_eq(curl(twd_port, "t", "-d x -H 'X-Timeout: 500ms'", "/"), 504);
 	uint64_t took = now_ms() - t0;
 	ck_assert_msg(took >= 400 && took < 2000, "took %llu ms", (unsigned long long)took);
 }
@@ -430,10 +216,10 @@ START_TEST(max_inflight_429)
 	char out[16];
 	for (int i = 0; i < 4; i++) {
 		snprintf(out, sizeof(out), "p%d", i);
-		c[i] = curl_start(port, out, "-d x", "/");
+		c[i] = curl_start(twd_port, out, "-d x", "/");
 	}
 	sleep_ms(300);
-	ck_assert_int_eq(curl(port, "ready", "", "/_/ready"), 429);
+	ck_assert_int_eq(curl(twd_port, "ready", "", "/_/ready"), 429);
 	int ok = 0, limited = 0;
 	for (int i = 0; i < 4; i++) {
 		int code = curl_end(c[i]);
@@ -452,17 +238,17 @@ START_TEST(max_inflight_429)
 	}
 	ck_assert_int_ge(ok, 1);
 	ck_assert_int_ge(limited, 1);
-	ck_assert_int_eq(curl(port, "ready2", "", "/_/ready"), 200);
+	ck_assert_int_eq(curl(twd_port, "ready2", "", "/_/ready"), 200);
 }
 END_TEST
 
 START_TEST(metrics)
 {
 	start("cat", NULL);
-	ck_assert_int_eq(curl(port, "a", "-d x", "/"), 200);
-	ck_assert_int_eq(curl(port, "a2", "-d x", "/"), 200);
-	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
-	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	ck_assert_int_eq(curl(twd_port, "a", "-d x", "/"), 200);
+	ck_assert_int_eq(curl(twd_port, "a2", "-d x", "/"), 200);
+	ck_assert_int_eq(curl(twd_port, "h", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(twd_mport, "m", "", "/metrics"), 200);
 	char *body = read_file("m", NULL);
 	ck_assert_msg(strstr(body, "http_requests_total{code=\"200\",method=\"post\"} 2\n"), "%s",
 		      body);
@@ -474,7 +260,7 @@ START_TEST(metrics)
 	ck_assert_msg(!strstr(body, "method=\"get\""), "%s", body);
 	free(body);
 	ck_assert(header_has("m", "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
-	ck_assert_int_eq(curl(mport, "m2", "", "/other"), 404);
+	ck_assert_int_eq(curl(twd_mport, "m2", "", "/other"), 404);
 }
 END_TEST
 
@@ -485,17 +271,17 @@ START_TEST(sigterm_drain)
 	path_in(fp, sizeof(fp), "slow");
 	const char *extra[] = {"healthcheck_interval=1", "write_timeout=5", NULL};
 	start(fp, extra);
-	ck_assert_int_eq(curl(port, "h0", "", "/_/health"), 200);
-	FILE *c = curl_start(port, "slow", "-d x", "/");
+	ck_assert_int_eq(curl(twd_port, "h0", "", "/_/health"), 200);
+	FILE *c = curl_start(twd_port, "slow", "-d x", "/");
 	sleep_ms(200);
 	uint64_t t0 = now_ms();
-	ck_assert_int_eq(kill(wd_pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(twd_pid, SIGTERM), 0);
 	/* The lock goes at once: health turns 503 while serving goes on. */
 	int code = 0;
-	while (now_ms() - t0 < 500 && (code = curl(port, "h1", "", "/_/health")) != 503)
+	while (now_ms() - t0 < 500 && (code = curl(twd_port, "h1", "", "/_/health")) != 503)
 		sleep_ms(20);
 	ck_assert_int_eq(code, 503);
-	ck_assert_int_eq(curl(port, "r1", "", "/_/ready"), 503);
+	ck_assert_int_eq(curl(twd_port, "r1", "", "/_/ready"), 503);
 	ck_assert_int_eq(curl_end(c), 200);
 	char *body = read_file("slow", NULL);
 	ck_assert_str_eq(body, "finished\n");
@@ -517,10 +303,10 @@ START_TEST(sigterm_drain_gives_up_after_write_timeout)
 	path_in(fp, sizeof(fp), "slow");
 	const char *extra[] = {"healthcheck_interval=0", "write_timeout=1", NULL};
 	start(fp, extra);
-	FILE *c = curl_start(port, "slow", "-m 3 -d x", "/");
+	FILE *c = curl_start(twd_port, "slow", "-m 3 -d x", "/");
 	sleep_ms(200);
 	uint64_t t0 = now_ms();
-	ck_assert_int_eq(kill(wd_pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(twd_pid, SIGTERM), 0);
 	int st = wait_exit(4000);
 	ck_assert_msg(st != -1, "watchdog still running");
 	ck_assert(WIFEXITED(st));
@@ -543,7 +329,7 @@ static int curl_timed(const char *out, const char *args, const char *path, int *
 		 "curl -s --no-buffer -m 20 -o '%s/%s' -D '%s/%s.h' "
 		 "-w '%%{http_code} %%{time_starttransfer} %%{time_total}' %s "
 		 "'http://127.0.0.1:%d%s'",
-		 dir, out, dir, out, args, port, path);
+		 twd_dir, out, twd_dir, out, args, twd_port, path);
 	FILE *f = popen(cmd, "r");
 	ck_assert_ptr_nonnull(f);
 	char buf[128] = "";
@@ -559,7 +345,7 @@ static int curl_timed(const char *out, const char *args, const char *path, int *
 START_TEST(streaming_echo)
 {
 	start_mode("streaming", "cat", NULL);
-	ck_assert_int_eq(curl(port, "e0", "-X POST", "/"), 200);
+	ck_assert_int_eq(curl(twd_port, "e0", "-X POST", "/"), 200);
 	size_t len;
 	char *body = read_file("e0", &len);
 	ck_assert_uint_eq(len, 0);
@@ -573,7 +359,7 @@ START_TEST(streaming_echo)
 	 * duration is known. */
 	ck_assert(!header_has("e1", "X-Duration-Seconds"));
 
-	ck_assert_int_eq(curl(mport, "m", "", "/metrics"), 200);
+	ck_assert_int_eq(curl(twd_mport, "m", "", "/metrics"), 200);
 	body = read_file("m", NULL);
 	ck_assert_msg(strstr(body, "http_requests_total{code=\"200\",method=\"post\"} 2\n"), "%s",
 		      body);
@@ -622,11 +408,11 @@ START_TEST(streaming_exec_timeout_truncates)
 
 	/* Killed before any output: the buffered table's 504. */
 	write_script("silent", "sleep 5");
-	kill(wd_pid, SIGKILL);
-	waitpid(wd_pid, NULL, 0);
+	kill(twd_pid, SIGKILL);
+	waitpid(twd_pid, NULL, 0);
 	path_in(fp, sizeof(fp), "silent");
 	start_mode("streaming", fp, extra);
-	ck_assert_int_eq(curl(port, "t2", "-d x", "/"), 504);
+	ck_assert_int_eq(curl(twd_port, "t2", "-d x", "/"), 504);
 }
 END_TEST
 
@@ -642,11 +428,11 @@ START_TEST(streaming_failure_after_output_truncates)
 	ck_assert_int_eq(code, 200);
 	ck_assert_msg(rc != 0, "curl exit %d", rc);
 	/* Not startable: nothing went out yet, so 500 with the error. */
-	kill(wd_pid, SIGKILL);
-	waitpid(wd_pid, NULL, 0);
+	kill(twd_pid, SIGKILL);
+	waitpid(twd_pid, NULL, 0);
 	path_in(fp, sizeof(fp), "nosuch");
 	start_mode("streaming", fp, NULL);
-	ck_assert_int_eq(curl(port, "n", "-d x", "/"), 500);
+	ck_assert_int_eq(curl(twd_port, "n", "-d x", "/"), 500);
 	char *body = read_file("n", NULL);
 	ck_assert_msg(strstr(body, "No such file"), "%s", body);
 	free(body);
@@ -656,7 +442,7 @@ END_TEST
 START_TEST(streaming_cgi_env)
 {
 	start_mode("streaming", "env", NULL);
-	ck_assert_int_eq(curl(port, "env", "-X PUT -d x", "/p?q=1"), 200);
+	ck_assert_int_eq(curl(twd_port, "env", "-X PUT -d x", "/p?q=1"), 200);
 	char *body = read_file("env", NULL);
 	ck_assert_msg(strstr(body, "Http_Method=PUT\n"), "%s", body);
 	ck_assert_msg(strstr(body, "Http_Path=/p\n"), "%s", body);
@@ -676,7 +462,7 @@ START_TEST(streaming_max_inflight_429)
 	char out[16];
 	for (int i = 0; i < 3; i++) {
 		snprintf(out, sizeof(out), "p%d", i);
-		c[i] = curl_start(port, out, "-d x", "/");
+		c[i] = curl_start(twd_port, out, "-d x", "/");
 	}
 	int ok = 0, limited = 0;
 	for (int i = 0; i < 3; i++) {
@@ -695,13 +481,13 @@ START_TEST(streaming_max_inflight_429)
 	}
 	ck_assert_int_ge(ok, 1);
 	ck_assert_int_ge(limited, 1);
-	ck_assert_int_eq(curl(port, "ready", "", "/_/ready"), 200);
+	ck_assert_int_eq(curl(twd_port, "ready", "", "/_/ready"), 200);
 }
 END_TEST
 
 /* ---- static mode ---- */
 
-/* Writes @len bytes of @data to dir/@name (parents must exist). */
+/* Writes @len bytes of @data to twd_dir/@name (parents must exist). */
 static void write_bytes(const char *name, const void *data, size_t len)
 {
 	char p[160];
@@ -712,7 +498,7 @@ static void write_bytes(const char *name, const void *data, size_t len)
 	fclose(f);
 }
 
-/* dir/www with index.html, css/site.css, img/blob.bin (1 MiB, every
+/* twd_dir/www with index.html, css/site.css, img/blob.bin (1 MiB, every
  * byte value), a symlink to /etc/passwd and a subdirectory without an
  * index; then the watchdog in static mode on it, without fprocess. */
 static void start_static(const char *const *extra)
@@ -743,8 +529,8 @@ static void start_static(const char *const *extra)
 	ck_assert_int_eq(symlink("/etc", p), 0);
 
 	static char vport[32], vpath[160];
-	snprintf(vport, sizeof(vport), "port=%d", port);
-	snprintf(vpath, sizeof(vpath), "static_path=%s/www", dir);
+	snprintf(vport, sizeof(vport), "port=%d", twd_port);
+	snprintf(vpath, sizeof(vpath), "static_path=%s/www", twd_dir);
 	const char *env[16] = {"mode=static", vport, vpath};
 	size_t k = 3;
 	for (size_t i = 0; extra && extra[i] && k < 15; i++)
@@ -756,7 +542,7 @@ static void start_static(const char *const *extra)
 /* Neither a failure code nor the passwd file's content. */
 static void assert_not_passwd(const char *out, const char *args, const char *path)
 {
-	int code = curl(port, out, args, path);
+	int code = curl(twd_port, out, args, path);
 	ck_assert_msg(code == 404 || code == 403, "%s: %d", path, code);
 	char *body = read_file(out, NULL);
 	ck_assert_msg(!strstr(body, "root:"), "%s served passwd", path);
@@ -766,7 +552,7 @@ static void assert_not_passwd(const char *out, const char *args, const char *pat
 START_TEST(static_serves_files)
 {
 	start_static(NULL);
-	ck_assert_int_eq(curl(port, "i", "", "/"), 200);
+	ck_assert_int_eq(curl(twd_port, "i", "", "/"), 200);
 	size_t len;
 	char *body = read_file("i", &len);
 	ck_assert_str_eq(body, "<html>hello static</html>\n");
@@ -776,13 +562,13 @@ START_TEST(static_serves_files)
 	ck_assert(header_has("i", "Last-Modified: "));
 	ck_assert(header_has("i", "X-Duration-Seconds: "));
 
-	ck_assert_int_eq(curl(port, "c", "", "/css/site.css"), 200);
+	ck_assert_int_eq(curl(twd_port, "c", "", "/css/site.css"), 200);
 	body = read_file("c", &len);
 	ck_assert_str_eq(body, "body { color: red; }\n");
 	free(body);
 	ck_assert(header_has("c", "Content-Type: text/css; charset=utf-8"));
 
-	ck_assert_int_eq(curl(port, "b", "", "/img/blob.bin"), 200);
+	ck_assert_int_eq(curl(twd_port, "b", "", "/img/blob.bin"), 200);
 	ck_assert(header_has("b", "Content-Type: application/octet-stream"));
 	ck_assert(header_has("b", "Content-Length: 1048576"));
 	size_t blen;
@@ -794,33 +580,33 @@ START_TEST(static_serves_files)
 	free(want);
 
 	/* HEAD: the headers, no body. */
-	ck_assert_int_eq(curl(port, "hd", "-I", "/css/site.css"), 200);
+	ck_assert_int_eq(curl(twd_port, "hd", "-I", "/css/site.css"), 200);
 	ck_assert(header_has("hd", "Content-Length: 21"));
 	ck_assert(header_has("hd", "Content-Type: text/css"));
 	body = read_file("hd", &len);
 	ck_assert_msg(!strstr(body, "color"), "HEAD sent a body: %s", body);
 	free(body);
 
-	/* Go's redirects: /index.html -> ./, a directory -> dir/, a file
+	/* Go's redirects: /index.html -> ./, a directory -> twd_dir/, a file
 	 * with a trailing slash -> ../file. */
-	ck_assert_int_eq(curl(port, "r1", "", "/index.html"), 301);
+	ck_assert_int_eq(curl(twd_port, "r1", "", "/index.html"), 301);
 	ck_assert(header_has("r1", "Location: ./"));
-	ck_assert_int_eq(curl(port, "r2", "", "/css"), 301);
+	ck_assert_int_eq(curl(twd_port, "r2", "", "/css"), 301);
 	ck_assert(header_has("r2", "Location: css/"));
-	ck_assert_int_eq(curl(port, "r3", "", "/css/site.css/"), 301);
+	ck_assert_int_eq(curl(twd_port, "r3", "", "/css/site.css/"), 301);
 	ck_assert(header_has("r3", "Location: ../site.css"));
 
-	ck_assert_int_eq(curl(port, "m", "", "/nosuch.html"), 404);
-	ck_assert_int_eq(curl(port, "m2", "", "/css/site.css/x"), 404);
+	ck_assert_int_eq(curl(twd_port, "m", "", "/nosuch.html"), 404);
+	ck_assert_int_eq(curl(twd_port, "m2", "", "/css/site.css/x"), 404);
 	/* No directory listings: 404. */
-	ck_assert_int_eq(curl(port, "e", "", "/empty/"), 404);
+	ck_assert_int_eq(curl(twd_port, "e", "", "/empty/"), 404);
 
 	/* The rest of the watchdog is unchanged. */
-	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
-	ck_assert_int_eq(curl(port, "r", "", "/_/ready"), 200);
+	ck_assert_int_eq(curl(twd_port, "h", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(twd_port, "r", "", "/_/ready"), 200);
 	char mpath[64];
 	snprintf(mpath, sizeof(mpath), "/metrics");
-	ck_assert_int_eq(curl(mport, "met", "", mpath), 200);
+	ck_assert_int_eq(curl(twd_mport, "met", "", mpath), 200);
 	body = read_file("met", NULL);
 	ck_assert_msg(strstr(body, "code=\"200\""), "%s", body);
 	ck_assert_msg(strstr(body, "code=\"404\""), "%s", body);
@@ -839,8 +625,8 @@ START_TEST(static_never_escapes)
 	assert_not_passwd("s4", "--path-as-is", "/css/.%2e/%2E./secret.txt");
 	assert_not_passwd("s5", "--path-as-is", "/%2e%2e%2fsecret.txt");
 	/* A ".." is 404 even where it would stay inside static_path. */
-	ck_assert_int_eq(curl(port, "d1", "--path-as-is", "/css/%2e%2e/index.html"), 404);
-	ck_assert_int_eq(curl(port, "d2", "--path-as-is", "/css/../"), 404);
+	ck_assert_int_eq(curl(twd_port, "d1", "--path-as-is", "/css/%2e%2e/index.html"), 404);
+	ck_assert_int_eq(curl(twd_port, "d2", "--path-as-is", "/css/../"), 404);
 	assert_not_passwd("p1", "--path-as-is", "/../etc/passwd");
 	assert_not_passwd("p2", "--path-as-is", "/../../../../etc/passwd");
 	assert_not_passwd("p3", "--path-as-is", "/%2e%2e/%2e%2e/etc/passwd");
@@ -853,7 +639,7 @@ START_TEST(static_never_escapes)
 	assert_not_passwd("p8", "--path-as-is", "/etc/passwd");
 	assert_not_passwd("p9", "--path-as-is -I", "/passwd");
 	/* Still serving. */
-	ck_assert_int_eq(curl(port, "ok", "", "/css/site.css"), 200);
+	ck_assert_int_eq(curl(twd_port, "ok", "", "/css/site.css"), 200);
 }
 END_TEST
 
@@ -869,37 +655,37 @@ START_TEST(static_max_inflight_and_missing_dir)
 	ck_assert_int_ge(bfd, 0);
 	ck_assert_int_eq(ftruncate(bfd, 32 * 1024 * 1024), 0);
 	close(bfd);
-	FILE *slow = curl_start(port, "slow", "--limit-rate 8M", "/big.bin");
+	FILE *slow = curl_start(twd_port, "slow", "--limit-rate 8M", "/big.bin");
 	sleep_ms(500);
-	ck_assert_int_eq(curl(port, "l", "", "/css/site.css"), 429);
+	ck_assert_int_eq(curl(twd_port, "l", "", "/css/site.css"), 429);
 	ck_assert(header_has("l", "X-OpenFaaS-Internal: faas-middleware"));
-	ck_assert_int_eq(curl(port, "lr", "", "/_/ready"), 429);
+	ck_assert_int_eq(curl(twd_port, "lr", "", "/_/ready"), 429);
 	ck_assert_int_eq(curl_end(slow), 200);
 	size_t slen;
 	free(read_file("slow", &slen));
 	ck_assert_uint_eq(slen, 32 * 1024 * 1024);
-	ck_assert_int_eq(curl(port, "l2", "", "/css/site.css"), 200);
-	kill(wd_pid, SIGKILL);
-	waitpid(wd_pid, NULL, 0);
-	wd_pid = 0;
-	port = free_port();
+	ck_assert_int_eq(curl(twd_port, "l2", "", "/css/site.css"), 200);
+	kill(twd_pid, SIGKILL);
+	waitpid(twd_pid, NULL, 0);
+	twd_pid = 0;
+	twd_port = free_port();
 
 	/* A static_path that does not exist: every file is 404, health is
 	 * still 200. */
 	static char vport[32], vpath[160];
-	snprintf(vport, sizeof(vport), "port=%d", port);
-	snprintf(vpath, sizeof(vpath), "static_path=%s/nosuch", dir);
+	snprintf(vport, sizeof(vport), "port=%d", twd_port);
+	snprintf(vpath, sizeof(vpath), "static_path=%s/nosuch", twd_dir);
 	const char *env[] = {"mode=static", vport, vpath, NULL};
 	spawn_wd(env, true);
-	ck_assert_int_eq(curl(port, "m", "", "/"), 404);
-	ck_assert_int_eq(curl(port, "h", "", "/_/health"), 200);
+	ck_assert_int_eq(curl(twd_port, "m", "", "/"), 404);
+	ck_assert_int_eq(curl(twd_port, "h", "", "/_/health"), 200);
 }
 END_TEST
 
 START_TEST(unimplemented_mode_exits_1)
 {
 	static char vport[32];
-	snprintf(vport, sizeof(vport), "port=%d", port);
+	snprintf(vport, sizeof(vport), "port=%d", twd_port);
 	const char *env[] = {"mode=http", "fprocess=cat", "upstream_url=http://127.0.0.1:1", vport,
 			     NULL};
 	spawn_wd(env, false);
@@ -917,7 +703,7 @@ Suite *watchdog_suite(void)
 {
 	Suite *s = suite_create("watchdog");
 	TCase *tc = tcase_create("binary");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, twd_setup, twd_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, config_error_exits_2);
 	tcase_add_test(tc, health_and_ready);
