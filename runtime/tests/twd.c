@@ -4,6 +4,7 @@
 #include "twd.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -68,9 +69,36 @@ void twd_setup(void)
 	twd_mport = free_port();
 }
 
+/* SIGKILL every process whose parent is @pid (the http mode's upstream
+ * lives in its own process group and would outlive its watchdog). */
+static void kill_children(pid_t pid)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300], buf[512];
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		const char *rp = strrchr(buf, ')'); /* comm may hold spaces */
+		int ppid;
+		char state;
+		if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == pid)
+			kill((pid_t)atoi(e->d_name), SIGKILL);
+	}
+	closedir(d);
+}
+
 void twd_teardown(void)
 {
 	if (twd_pid > 0) {
+		kill_children(twd_pid);
 		kill(twd_pid, SIGKILL);
 		waitpid(twd_pid, NULL, 0);
 		twd_pid = 0;
