@@ -80,7 +80,7 @@ $(REPLAY_BIN): $(BUILD)/obj/runtime/fuzz/fuzz_frame.o $(BUILD)/obj/runtime/fuzz/
 test: deps
 	@$(MAKE) --no-print-directory test-unit
 
-test-unit: $(TEST_BIN) $(REPLAY_BIN) $(CMD_BINS)
+test-unit: $(TEST_BIN) $(REPLAY_BIN) $(CMD_BINS) $(BENCH_BINS)
 	$(REPLAY_BIN) runtime/fuzz/corpus/frame
 	IROUTE_BIN_DIR=$(BUILD)/bin CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
 

@@ -1,6 +1,11 @@
 /* watchdog.c - of-watchdog's HTTP front for one function, on libmicrohttpd:
  * health and readiness, the streaming, serializing, static and iroute modes,
- * Prometheus metrics, the SIGTERM drain, the hardening limits.
+ * Prometheus metrics, the SIGTERM drain, the hardening limits.  The http
+ * mode (reverse proxy to the function's own server) is in wdproxy.c; it
+ * plugs into serve_function() (each body piece, then the end), the ready
+ * check, the connection list (one kept-alive upstream connection per
+ * client connection) and ir_watchdog_run() (the child, the lock file once
+ * the upstream answers, exit when the child exits).
  *
  * Why this design: in serializing mode a request blocks in ir_exec_run()
  * for as long as fprocess runs, so each connection gets its own thread
@@ -161,55 +166,9 @@
 #include "iroute/log.h"
 #include "iroute/metrics.h"
 #include "sock.h"
+#include "watchdog_int.h"
 
-#define WD_LOG "watchdog"
-#define WD_LOCK_DEFAULT "/tmp/.lock"
-#define WD_MAX_ENV 256 /* CGI variables per request; more headers are dropped */
-
-/* One client connection, for the request deadline (see "Hardening"). */
-struct wd_conn {
-	struct wd_conn *prev, *next;
-	int fd;		      /* MHD's socket; shut down, never closed, here */
-	uint64_t deadline_ns; /* 0 = not reading a request (handler or response running) */
-	char peer[64];
-};
-
-struct wd {
-	const struct ir_wd_config *cfg;
-	const char *lock_path;
-	struct ir_metrics *metrics;
-	struct MHD_Daemon *http;
-	struct MHD_Daemon *mhttp;
-	ir_wd_handler_fn handler; /* mode=iroute */
-	void *handler_arg;
-	atomic_int inflight; /* function requests running (limiter) */
-	atomic_int active;   /* requests of any path not yet completed (drain) */
-	atomic_bool draining;
-
-	/* Request deadlines: the reaper thread shuts down a connection whose
-	 * request was not read whole within read_timeout. */
-	pthread_mutex_t conns_mu;
-	pthread_cond_t conns_cv; /* CLOCK_MONOTONIC */
-	struct wd_conn conns;	 /* list head */
-	pthread_t reaper;
-	bool reaper_started, reaper_stop;
-};
-
-/* Per request, created by the URI log callback, freed when completed. */
-struct wd_req {
-	char *uri; /* raw request target, query included */
-	uint64_t start_ns;
-	unsigned char *body;
-	size_t len, cap;
-	bool started;	    /* access handler has seen this request */
-	bool received;	    /* the whole request is in: its read deadline is off */
-	uint64_t body_seen; /* request body bytes so far (IROUTE_MAX_BODY_BYTES) */
-	bool too_large;	    /* body_seen passed the cap: discard, then 413 */
-	bool counted;	    /* holds an inflight slot */
-	bool responded;	    /* a response was queued */
-};
-
-static uint64_t now_ns(void)
+uint64_t wd_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -218,7 +177,7 @@ static uint64_t now_ns(void)
 
 /* ---- hardening: request deadlines ---- */
 
-static struct wd_conn *conn_of(struct MHD_Connection *con)
+struct wd_conn *wd_conn_of(struct MHD_Connection *con)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -233,7 +192,7 @@ static void conn_deadline(struct wd *wd, struct wd_conn *c, bool on)
 	if (!c || !t)
 		return;
 	pthread_mutex_lock(&wd->conns_mu);
-	c->deadline_ns = on ? now_ns() + t : 0;
+	c->deadline_ns = on ? wd_now_ns() + t : 0;
 	pthread_mutex_unlock(&wd->conns_mu);
 	/* No signal: every new deadline is later than the ones already
 	 * armed, and the reaper never sleeps past read_timeout. */
@@ -257,7 +216,7 @@ static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_conte
 		c->next->prev = c;
 		wd->conns.next = c;
 		if (wd->cfg->read_timeout_ns)
-			c->deadline_ns = now_ns() + wd->cfg->read_timeout_ns;
+			c->deadline_ns = wd_now_ns() + wd->cfg->read_timeout_ns;
 		pthread_mutex_unlock(&wd->conns_mu);
 		*socket_context = c;
 		return;
@@ -271,6 +230,7 @@ static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_conte
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	pthread_mutex_unlock(&wd->conns_mu);
+	wd_proxy_conn_closed(c);
 	free(c);
 	*socket_context = NULL;
 }
@@ -281,7 +241,7 @@ static void *reaper_main(void *arg)
 	uint64_t period = wd->cfg->read_timeout_ns;
 	pthread_mutex_lock(&wd->conns_mu);
 	while (!wd->reaper_stop) {
-		uint64_t now = now_ns(), next = now + period;
+		uint64_t now = wd_now_ns(), next = now + period;
 		for (struct wd_conn *c = wd->conns.next; c != &wd->conns; c = c->next) {
 			if (!c->deadline_ns)
 				continue;
@@ -315,7 +275,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	if (!r)
 		return NULL;
 	r->uri = strdup(uri ? uri : "");
-	r->start_ns = now_ns();
+	r->start_ns = wd_now_ns();
 	atomic_fetch_add(&wd->active, 1);
 	return r;
 }
@@ -331,9 +291,11 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		atomic_fetch_sub(&wd->inflight, 1);
 		ir_metrics_inflight_add(wd->metrics, -1);
 	}
+	if (r->preq)
+		wd_proxy_req_done(r);
 	/* Keep-alive: the clock of the next request starts now. */
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		conn_deadline(wd, conn_of(con), true);
+		conn_deadline(wd, wd_conn_of(con), true);
 	atomic_fetch_sub(&wd->active, 1);
 	free(r->uri);
 	free(r->body);
@@ -341,7 +303,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	*con_cls = NULL;
 }
 
-static enum MHD_Result queue_text(struct MHD_Connection *con, unsigned int status, const char *text)
+enum MHD_Result wd_queue_text(struct MHD_Connection *con, unsigned int status, const char *text)
 {
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -362,10 +324,10 @@ static bool healthy(struct wd *wd)
 static enum MHD_Result serve_health(struct wd *wd, struct MHD_Connection *con, const char *method)
 {
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+		return wd_queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
 	if (!healthy(wd))
-		return queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
-	return queue_text(con, MHD_HTTP_OK, "OK");
+		return wd_queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
+	return wd_queue_text(con, MHD_HTTP_OK, "OK");
 }
 
 static bool over_limit(struct wd *wd)
@@ -479,7 +441,7 @@ static void build_env(struct env_build *e, struct MHD_Connection *con, const cha
 
 /* ---- the function handler ---- */
 
-static uint64_t request_timeout(const struct ir_wd_config *cfg, struct MHD_Connection *con)
+uint64_t wd_request_timeout(const struct ir_wd_config *cfg, struct MHD_Connection *con)
 {
 	uint64_t t = cfg->exec_timeout_ns, x;
 	const char *v = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Timeout");
@@ -488,12 +450,12 @@ static uint64_t request_timeout(const struct ir_wd_config *cfg, struct MHD_Conne
 	return t;
 }
 
-static void add_passthrough_headers(struct MHD_Connection *con, struct MHD_Response *resp)
+void wd_add_passthrough(struct MHD_Connection *con, struct MHD_Response *resp)
 {
 	static const char *const pass[] = {"X-Call-Id", "X-Start-Time"};
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
 		const char *v = MHD_lookup_connection_value(con, MHD_HEADER_KIND, pass[i]);
-		if (v)
+		if (v && !MHD_get_response_header(resp, pass[i]))
 			MHD_add_response_header(resp, pass[i], v);
 	}
 }
@@ -502,15 +464,15 @@ static void add_common_headers(struct wd *wd, struct MHD_Connection *con, struct
 			       struct wd_req *r)
 {
 	char dur[64];
-	snprintf(dur, sizeof(dur), "%f", (double)(now_ns() - r->start_ns) / 1e9);
+	snprintf(dur, sizeof(dur), "%f", (double)(wd_now_ns() - r->start_ns) / 1e9);
 	MHD_add_response_header(resp, "X-Duration-Seconds", dur);
-	add_passthrough_headers(con, resp);
+	wd_add_passthrough(con, resp);
 	(void)wd;
 }
 
-static enum MHD_Result finish(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
-			      const char *method, unsigned int status, struct MHD_Response *resp,
-			      bool record)
+enum MHD_Result wd_finish(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
+			  const char *method, unsigned int status, struct MHD_Response *resp,
+			  bool record)
 {
 	if (!resp)
 		return MHD_NO;
@@ -520,7 +482,7 @@ static enum MHD_Result finish(struct wd *wd, struct MHD_Connection *con, struct 
 	r->responded = true;
 	if (record)
 		ir_metrics_observe(wd->metrics, method, (int)status,
-				   (double)(now_ns() - r->start_ns) / 1e9);
+				   (double)(wd_now_ns() - r->start_ns) / 1e9);
 	return ret;
 }
 
@@ -540,7 +502,7 @@ static enum MHD_Result run_function(struct wd *wd, struct MHD_Connection *con, s
 	    .env = env.vars,
 	    .stdin_data = with_body ? r->body : NULL,
 	    .stdin_len = with_body ? r->len : 0,
-	    .timeout_ns = request_timeout(cfg, con),
+	    .timeout_ns = wd_request_timeout(cfg, con),
 	    .prefix_logs = cfg->prefix_logs,
 	    .call_id = cfg->log_callid ? call_id : NULL,
 	    .log_buffer_size = cfg->log_buffer_size,
@@ -565,7 +527,7 @@ static enum MHD_Result run_function(struct wd *wd, struct MHD_Connection *con, s
 	ir_exec_result_release(&res);
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
-	return finish(wd, con, r, method, (unsigned int)status, resp, record);
+	return wd_finish(wd, con, r, method, (unsigned int)status, resp, record);
 }
 
 /* ---- iroute mode ---- */
@@ -581,7 +543,7 @@ const char *ir_wd_call_header(const struct ir_wd_call *call, const char *name)
 static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
 				     const char *method, const char *url, const char *query)
 {
-	uint64_t t = request_timeout(wd->cfg, con);
+	uint64_t t = wd_request_timeout(wd->cfg, con);
 	struct ir_wd_call call = {
 	    .method = method,
 	    .path = url,
@@ -595,7 +557,7 @@ static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, 
 	int rc = wd->handler(wd->handler_arg, &call, &rep);
 	unsigned int status;
 	struct MHD_Response *resp;
-	if (rc == 0 && call.deadline_ns && now_ns() > call.deadline_ns) {
+	if (rc == 0 && call.deadline_ns && wd_now_ns() > call.deadline_ns) {
 		char buf[40];
 		ir_duration_format(t, buf, sizeof(buf));
 		ir_warn(WD_LOG, "%s %s: handler answered after its %s timeout", method, url, buf);
@@ -631,7 +593,7 @@ static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, 
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		resp = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
 	}
-	return finish(wd, con, r, method, status, resp, true);
+	return wd_finish(wd, con, r, method, status, resp, true);
 }
 
 /* ---- streaming mode ---- */
@@ -665,7 +627,7 @@ static int stream_chunk(const void *chunk, size_t len, void *arg)
 	while (len) {
 		int ms = -1;
 		if (s->deadline_ns) {
-			uint64_t now = now_ns();
+			uint64_t now = wd_now_ns();
 			if (now >= s->deadline_ns)
 				return -ETIMEDOUT;
 			ms = (int)((s->deadline_ns - now + 999999) / 1000000);
@@ -731,7 +693,7 @@ static void stream_free_record(void *cls)
 {
 	struct wd_stream *s = cls;
 	ir_metrics_observe(s->wd->metrics, s->method, MHD_HTTP_OK,
-			   (double)(now_ns() - s->start_ns) / 1e9);
+			   (double)(wd_now_ns() - s->start_ns) / 1e9);
 	stream_free(s);
 }
 
@@ -776,12 +738,12 @@ static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con
 		ir_warn(WD_LOG, "socketpair(): %s", strerror(errno));
 		free(s->body);
 		free(s);
-		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "socketpair() failed\n");
+		return wd_queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "socketpair() failed\n");
 	}
 	build_env(&s->env, con, method, url, query);
 	const char *call_id = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Call-Id");
-	uint64_t timeout = request_timeout(cfg, con);
-	s->deadline_ns = timeout ? now_ns() + timeout : 0;
+	uint64_t timeout = wd_request_timeout(cfg, con);
+	s->deadline_ns = timeout ? wd_now_ns() + timeout : 0;
 	s->req = (struct ir_exec_req){
 	    .argv = cfg->argv,
 	    .env = s->env.vars,
@@ -800,7 +762,8 @@ static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con
 		close(s->sv[1]);
 		stream_free(s);
 		ir_warn(WD_LOG, "pthread_create(): %s", strerror(rc));
-		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "pthread_create() failed\n");
+		return wd_queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				     "pthread_create() failed\n");
 	}
 	struct pollfd pfd = {.fd = s->sv[0], .events = POLLIN};
 	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
@@ -823,7 +786,7 @@ static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con
 		if (resp)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 						cfg->content_type);
-		return finish(wd, con, r, method, (unsigned int)status, resp, true);
+		return wd_finish(wd, con, r, method, (unsigned int)status, resp, true);
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, s,
 						 stream_free_record);
@@ -832,7 +795,7 @@ static enum MHD_Result stream_function(struct wd *wd, struct MHD_Connection *con
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, cfg->content_type);
-	add_passthrough_headers(con, resp);
+	wd_add_passthrough(con, resp);
 	enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	r->responded = true;
@@ -935,7 +898,7 @@ static enum MHD_Result static_redirect(struct wd *wd, struct MHD_Connection *con
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
 	free(loc);
-	return finish(wd, con, r, method, MHD_HTTP_MOVED_PERMANENTLY, resp, true);
+	return wd_finish(wd, con, r, method, MHD_HTTP_MOVED_PERMANENTLY, resp, true);
 }
 
 static enum MHD_Result static_error(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
@@ -946,7 +909,7 @@ static enum MHD_Result static_error(struct wd *wd, struct MHD_Connection *con, s
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					"text/plain; charset=utf-8");
-	return finish(wd, con, r, method, status, resp, true);
+	return wd_finish(wd, con, r, method, status, resp, true);
 }
 
 /* Static mode (of-watchdog's http.FileServer(http.Dir(static_path))). */
@@ -1026,7 +989,7 @@ static enum MHD_Result serve_static(struct wd *wd, struct MHD_Connection *con, s
 	    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, lm);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_type(name));
-	return finish(wd, con, r, method, MHD_HTTP_OK, resp, true);
+	return wd_finish(wd, con, r, method, MHD_HTTP_OK, resp, true);
 }
 
 /* /_/ready (pkg/readiness.go): GET only; 503 while draining or without
@@ -1037,13 +1000,16 @@ static enum MHD_Result serve_static(struct wd *wd, struct MHD_Connection *con, s
 static enum MHD_Result serve_ready(struct wd *wd, struct MHD_Connection *con, struct wd_req *r)
 {
 	if (!healthy(wd))
-		return queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
+		return wd_queue_text(con, MHD_HTTP_SERVICE_UNAVAILABLE, "");
 	if (over_limit(wd))
-		return queue_text(con, MHD_HTTP_TOO_MANY_REQUESTS, "");
-	if (*wd->cfg->ready_path)
+		return wd_queue_text(con, MHD_HTTP_TOO_MANY_REQUESTS, "");
+	if (*wd->cfg->ready_path && wd->cfg->mode == IR_WD_MODE_HTTP)
+		return wd_proxy_ready(wd, con, r);
+	if (*wd->cfg->ready_path && wd->cfg->argc && wd->cfg->mode != IR_WD_MODE_STATIC &&
+	    wd->cfg->mode != IR_WD_MODE_IROUTE)
 		return run_function(wd, con, r, MHD_HTTP_METHOD_GET, wd->cfg->ready_path, "", false,
 				    false);
-	return queue_text(con, MHD_HTTP_OK, "");
+	return wd_queue_text(con, MHD_HTTP_OK, "");
 }
 
 static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con, struct wd_req *r,
@@ -1067,7 +1033,8 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 			if (resp)
 				MHD_add_response_header(resp, "X-OpenFaaS-Internal",
 							"faas-middleware");
-			return finish(wd, con, r, method, MHD_HTTP_TOO_MANY_REQUESTS, resp, true);
+			return wd_finish(wd, con, r, method, MHD_HTTP_TOO_MANY_REQUESTS, resp,
+					 true);
 		}
 		if (!max)
 			atomic_fetch_add(&wd->inflight, 1);
@@ -1078,6 +1045,12 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 	if (r->responded) {
 		*upload_size = 0; /* 429 queued: discard the body */
 		return MHD_YES;
+	}
+	if (wd->cfg->mode == IR_WD_MODE_HTTP && !wd->cfg->buffer_http) {
+		/* Streamed upstream piece by piece, then the answer. */
+		size_t n = *upload_size;
+		*upload_size = 0;
+		return wd_proxy_request(wd, con, r, method, upload, n);
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
@@ -1103,6 +1076,8 @@ static enum MHD_Result serve_function(struct wd *wd, struct MHD_Connection *con,
 		return stream_function(wd, con, r, method, url, q ? q + 1 : "");
 	if (wd->cfg->mode == IR_WD_MODE_IROUTE)
 		return serve_handler(wd, con, r, method, url, q ? q + 1 : "");
+	if (wd->cfg->mode == IR_WD_MODE_HTTP) /* buffer_http: the whole body is in r->body */
+		return wd_proxy_request(wd, con, r, method, NULL, 0);
 	return run_function(wd, con, r, method, url, q ? q + 1 : "", true, true);
 }
 
@@ -1130,7 +1105,7 @@ static enum MHD_Result reject(struct wd *wd, struct MHD_Connection *con, struct 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					"text/plain; charset=utf-8");
 	}
-	return finish(wd, con, r, method, status, resp, record);
+	return wd_finish(wd, con, r, method, status, resp, record);
 }
 
 static enum MHD_Result count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1215,7 +1190,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		}
 	} else if (!r->received) {
 		r->received = true; /* the whole request is in */
-		conn_deadline(wd, conn_of(con), false);
+		conn_deadline(wd, wd_conn_of(con), false);
 		if (r->too_large && !r->responded)
 			return reject(wd, con, r, method, fn, MHD_HTTP_CONTENT_TOO_LARGE,
 				      "request body over IROUTE_MAX_BODY_BYTES (%llu bytes)\n",
@@ -1239,10 +1214,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		return serve_health(wd, con, method);
 	if (strcmp(url, "/_/ready") == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-			return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+			return wd_queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
 		return serve_ready(wd, con, r);
 	}
-	return queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+	return wd_queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
 }
 
 static enum MHD_Result metrics_cb(void *cls, struct MHD_Connection *con, const char *url,
@@ -1261,13 +1236,13 @@ static enum MHD_Result metrics_cb(void *cls, struct MHD_Connection *con, const c
 		return MHD_YES;
 	}
 	if (strcmp(url, "/metrics") != 0)
-		return queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
+		return wd_queue_text(con, MHD_HTTP_NOT_FOUND, "404 page not found\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
+		return wd_queue_text(con, MHD_HTTP_METHOD_NOT_ALLOWED, "");
 	char *text;
 	size_t len;
 	if (ir_metrics_render(wd->metrics, &text, &len) != 0)
-		return queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		return wd_queue_text(con, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -1335,8 +1310,8 @@ static int drain(struct wd *wd, int sfd)
 	MHD_socket ls = MHD_quiesce_daemon(wd->http);
 	if (ls != MHD_INVALID_SOCKET)
 		close(ls);
-	uint64_t deadline = now_ns() + cfg->write_timeout_ns;
-	while (atomic_load(&wd->active) > 0 && now_ns() < deadline)
+	uint64_t deadline = wd_now_ns() + cfg->write_timeout_ns;
+	while (atomic_load(&wd->active) > 0 && wd_now_ns() < deadline)
 		sleep_ns(10 * 1000000ull);
 	(void)sfd;
 	if (atomic_load(&wd->active) > 0) {
@@ -1355,12 +1330,6 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 	if (!err) {
 		err = dummy;
 		errlen = sizeof(dummy);
-	}
-	if (cfg->mode == IR_WD_MODE_HTTP) {
-		snprintf(err, errlen,
-			 "mode %s: not implemented yet (streaming, serializing and static are)",
-			 ir_wd_mode_name(cfg->mode));
-		return -ENOTSUP;
 	}
 	if (cfg->mode == IR_WD_MODE_IROUTE && !(opts && opts->handler)) {
 		snprintf(err, errlen,
@@ -1396,6 +1365,11 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		snprintf(err, errlen, "signalfd(): %s", strerror(errno));
 		return rc;
 	}
+	if (cfg->mode == IR_WD_MODE_HTTP) {
+		rc = wd_proxy_start(&wd, err, errlen);
+		if (rc)
+			goto out_close_sfd;
+	}
 	rc = ir_metrics_new(&wd.metrics);
 	if (rc) {
 		snprintf(err, errlen, "metrics: %s", strerror(-rc));
@@ -1423,27 +1397,58 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		goto out_stop_reaper;
 	}
 	ir_info(WD_LOG, "listening on port %u, metrics on port %u", cfg->port, mport);
-	if (!cfg->suppress_lock) {
-		rc = write_lock(wd.lock_path);
-		if (rc) {
-			snprintf(err, errlen, "lock file \"%s\": %s", wd.lock_path, strerror(-rc));
-			goto out_stop_http;
-		}
-		ir_info(WD_LOG, "wrote lock file at %s", wd.lock_path);
-	}
-
-	struct signalfd_siginfo si;
+	/* The lock file (health 200) once the function can answer: at once,
+	 * or in http mode once upstream_url accepts connections. */
+	bool ready = false;
+	uint64_t t0 = wd_now_ns();
+	int efd = wd_proxy_exit_fd(&wd);
 	for (;;) {
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n == (ssize_t)sizeof(si))
-			break;
+		if (!ready && (cfg->mode != IR_WD_MODE_HTTP || wd_proxy_upstream_up(&wd))) {
+			ready = true;
+			if (cfg->mode == IR_WD_MODE_HTTP)
+				ir_info(WD_LOG, "upstream %s is up after %.1f ms",
+					cfg->upstream_url, (double)(wd_now_ns() - t0) / 1e6);
+			if (!cfg->suppress_lock) {
+				rc = write_lock(wd.lock_path);
+				if (rc) {
+					snprintf(err, errlen, "lock file \"%s\": %s", wd.lock_path,
+						 strerror(-rc));
+					goto out_stop_http;
+				}
+				ir_info(WD_LOG, "wrote lock file at %s", wd.lock_path);
+			}
+		}
+		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+				       {.fd = efd, .events = POLLIN}};
+		int n = poll(pf, efd >= 0 ? 2 : 1, ready ? -1 : 10);
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
-			snprintf(err, errlen, "read(signalfd): %s", strerror(errno));
+			snprintf(err, errlen, "poll(): %s", strerror(errno));
 			goto out_stop_http;
+		}
+		if (n > 0 && efd >= 0 && pf[1].revents) {
+			char how[64];
+			wd_proxy_exit_status(&wd, how, sizeof(how));
+			snprintf(err, errlen, "fprocess exited (%s): exiting, as of-watchdog does",
+				 how);
+			rc = -ECHILD;
+			goto out_stop_http;
+		}
+		if (n > 0 && pf[0].revents) {
+			struct signalfd_siginfo si;
+			ssize_t r = read(sfd, &si, sizeof(si));
+			if (r == (ssize_t)sizeof(si))
+				break;
+			if (r < 0 && errno != EINTR && errno != EAGAIN) {
+				rc = -errno;
+				snprintf(err, errlen, "read(signalfd): %s", strerror(errno));
+				goto out_stop_http;
+			}
 		}
 	}
 	rc = drain(&wd, sfd);
+	/* The function's server goes last: requests in flight needed it. */
+	wd_proxy_stop(&wd, rc == -ETIMEDOUT ? 0 : cfg->write_timeout_ns);
 	if (rc == -ETIMEDOUT) {
 		/* Stopping the daemon would join the busy connection threads. */
 		snprintf(err, errlen, "requests still running after write_timeout");
@@ -1467,6 +1472,7 @@ out_stop_metrics:
 out_free_metrics:
 	ir_metrics_free(wd.metrics);
 out_close_sfd:
+	wd_proxy_free(&wd);
 	close(sfd);
 	return rc;
 }

@@ -682,23 +682,6 @@ START_TEST(static_max_inflight_and_missing_dir)
 }
 END_TEST
 
-START_TEST(unimplemented_mode_exits_1)
-{
-	static char vport[32];
-	snprintf(vport, sizeof(vport), "port=%d", twd_port);
-	const char *env[] = {"mode=http", "fprocess=cat", "upstream_url=http://127.0.0.1:1", vport,
-			     NULL};
-	spawn_wd(env, false);
-	int st = wait_exit(5000);
-	ck_assert_int_ne(st, -1);
-	ck_assert(WIFEXITED(st));
-	ck_assert_int_eq(WEXITSTATUS(st), 1);
-	char *err = read_file("stderr", NULL);
-	ck_assert_msg(strstr(err, "http") && strstr(err, "not implemented"), "%s", err);
-	free(err);
-}
-END_TEST
-
 Suite *watchdog_suite(void)
 {
 	Suite *s = suite_create("watchdog");
@@ -726,7 +709,6 @@ Suite *watchdog_suite(void)
 	tcase_add_test(tc, static_serves_files);
 	tcase_add_test(tc, static_never_escapes);
 	tcase_add_test(tc, static_max_inflight_and_missing_dir);
-	tcase_add_test(tc, unimplemented_mode_exits_1);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,6 +17,7 @@ Suite *exec_suite(void);
 Suite *wdconfig_suite(void);
 Suite *watchdog_suite(void);
 Suite *wdhard_suite(void);
+Suite *wdproxy_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);
