@@ -43,7 +43,7 @@ FUZZ_TIME  ?= 60
 # Keep the objects of pattern-built binaries (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps test test-unit fuzz-replay bench bench-transport fuzz valgrind clean format run
+.PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog fuzz valgrind clean format run
 
 all: $(LIB) $(CMD_BINS) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
 
@@ -100,10 +100,17 @@ fuzz: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-transport
+	@$(MAKE) --no-print-directory bench-watchdog
 
 bench-transport: $(BUILD)/bin/iroute-bench-transport
 	@mkdir -p build/bench
 	$(BUILD)/bin/iroute-bench-transport --json build/bench/transport.json
+
+# iroute-watchdog (mode=http) vs. its upstream alone, wrk at 1/16/64
+# connections; start-up time; RSS.  WD_BENCH_SECONDS per run (5).
+bench-watchdog: $(BUILD)/bin/iroute-watchdog $(BUILD)/bin/iroute-bench-upstream
+	@scripts/deps.sh
+	scripts/bench-watchdog.sh $(BUILD) build/bench/watchdog.json
 
 # The test suites under valgrind.  Check still forks a child per test, so
 # tests stay isolated; valgrind follows the fork and checks every child (a

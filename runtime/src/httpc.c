@@ -620,3 +620,8 @@ ssize_t ir_httpc_read_body(struct ir_httpc *c, void *buf, size_t max)
 		}
 	}
 }
+
+bool ir_httpc_body_done(const struct ir_httpc *c)
+{
+	return c->body == B_NONE;
+}

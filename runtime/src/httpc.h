@@ -100,4 +100,9 @@ const char *ir_httpc_header(const struct ir_httpc_resp *r, const char *name);
  * -errno.  Chunked bodies are decoded, trailers dropped. */
 ssize_t ir_httpc_read_body(struct ir_httpc *c, void *buf, size_t max);
 
+/* The response body has been read to its end (or there was none): the
+ * connection can carry the next request when keep_alive.  Lets a caller
+ * that knows the length stop without one more read_body() call. */
+bool ir_httpc_body_done(const struct ir_httpc *c);
+
 #endif

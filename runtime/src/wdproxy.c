@@ -14,7 +14,9 @@
  * Content-Length, as of-watchdog), and the response body goes out as each
  * read returns, which is what text/event-stream and application/x-ndjson
  * need (of-watchdog flushes those two; we never hold bytes back for any
- * type).  Rejected: an epoll proxy with a connection pool (a second event
+ * type).  A known-length body up to 64 KiB of any other type is read whole
+ * first, so that head and body leave in one writev (two packets would wake
+ * the client twice).  Rejected: an epoll proxy with a connection pool (a second event
  * loop beside MHD's threads, for no gain at one function's concurrency).
  *
  * The exchange, as of-watchdog (its differences below):
@@ -71,7 +73,8 @@
 #include "watchdog_int.h"
 
 #define PX_LOG "watchdog"
-#define PX_BLOCK (64 * 1024) /* response bytes per read */
+#define PX_BLOCK (32 * 1024) /* response bytes per read */
+#define PX_SMALL (64 * 1024) /* known-length bodies up to this are sent in one piece */
 
 struct wd_proxy {
 	struct ir_url url;
@@ -582,19 +585,24 @@ static ssize_t px_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct wd_preq *q = cls;
 	(void)pos;
+	if (!q->c)
+		return MHD_CONTENT_READER_END_OF_STREAM; /* handed back already */
 	ssize_t n = ir_httpc_read_body(q->c, buf, max);
-	if (n > 0)
-		return n;
-	if (n == 0) {
-		q->body_done = true;
+	if (n >= 0 && ir_httpc_body_done(q->c)) {
 		/* Back to the client connection for its next request (this
-		 * runs on that connection's thread, while it is alive). */
+		 * runs on that connection's thread, while it is alive).  MHD
+		 * does not call again once a known length is complete, so
+		 * this is checked after every read, not only at 0. */
+		q->body_done = true;
 		if (q->keep_alive && q->conn && !q->conn->up) {
 			q->conn->up = q->c;
 			q->c = NULL;
 		}
-		return MHD_CONTENT_READER_END_OF_STREAM;
 	}
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	ir_warn(PX_LOG, "%s: upstream response body: %s", q->method, strerror((int)-n));
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
@@ -652,6 +660,15 @@ static int exchange(struct wd *wd, struct wd_preq *q, struct MHD_Connection *con
 	return rc;
 }
 
+/* Types whose every piece must reach the client when written (of-watchdog
+ * flushes these two). */
+static bool streamed_type(const struct ir_httpc_resp *u)
+{
+	const char *t = ir_httpc_header(u, "Content-Type");
+	return t && (strncasecmp(t, "text/event-stream", 17) == 0 ||
+		     strncasecmp(t, "application/x-ndjson", 20) == 0);
+}
+
 static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)cls;
@@ -684,6 +701,29 @@ static enum MHD_Result respond(struct wd *wd, struct MHD_Connection *con, struct
 			v = strtoull(cl, NULL, 10);
 		resp = v ? MHD_create_response_from_callback(v, 1, no_body, NULL, NULL)
 			 : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	} else if (u->content_length > 0 && u->content_length <= PX_SMALL && !streamed_type(u)) {
+		/* A small body of known length: read it whole, so that MHD
+		 * sends head and body in one writev (a callback response goes
+		 * out as two packets, and the client wakes for each). */
+		size_t len = (size_t)u->content_length, got = 0;
+		char *body = malloc(len);
+		if (!body)
+			return MHD_NO;
+		while (got < len) {
+			ssize_t n = ir_httpc_read_body(q->c, body + got, len - got);
+			if (n <= 0) {
+				free(body);
+				return px_error(wd, con, r, method, n < 0 ? (int)n : -ECONNRESET);
+			}
+			got += (size_t)n;
+		}
+		if (q->keep_alive && q->conn && !q->conn->up) {
+			q->conn->up = q->c;
+			q->c = NULL;
+		}
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(body);
 	} else {
 		/* From here the exchange lives as long as the response;
 		 * px_free() records the request when the body is done. */

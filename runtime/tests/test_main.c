@@ -19,7 +19,7 @@ int main(void)
 	Suite *(*const suites[])(void) = {
 	    sha256_suite, crc32c_suite,	  frame_suite,	   loop_suite,	   ring_suite,
 	    hello_suite,  token_suite,	  transport_suite, wdconfig_suite, metrics_suite,
-	    exec_suite,	  watchdog_suite, wdhard_suite,	   wdproxy_suite};
+	    exec_suite,	  watchdog_suite, wdhard_suite,	   wdproxy_suite,  httpc_suite};
 	SRunner *sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		srunner_add_suite(sr, suites[i]());
