@@ -1420,7 +1420,7 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 		}
 		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
 				       {.fd = efd, .events = POLLIN}};
-		int n = poll(pf, efd >= 0 ? 2 : 1, ready ? -1 : 10);
+		int n = poll(pf, efd >= 0 ? 2 : 1, ready ? -1 : 2);
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
 			snprintf(err, errlen, "poll(): %s", strerror(errno));
