@@ -175,24 +175,26 @@ static void *logger_main(void *arg)
 			ie = (int)n;
 			fds[n++] = (struct pollfd){.fd = p->err_fd, .events = POLLIN};
 		}
-		if (!reaped) {
+		if (!reaped && p->pidfd >= 0) {
 			ip = (int)n;
 			fds[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
 		}
 		/* After the child is gone, its own children may still hold
-		 * the pipes: give them 100 ms, not forever. */
-		int r = poll(fds, n, reaped ? 100 : -1);
+		 * the pipes: give them 100 ms, not forever.  Without a pidfd
+		 * (kernels before 5.3, valgrind) the child is checked every
+		 * 100 ms. */
+		int r = poll(fds, n, reaped || p->pidfd < 0 ? 100 : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0 || (r == 0 && reaped))
 			break;
 		if (io >= 0 && fds[io].revents)
 			out_open = drain_pipe(p, p->out_fd, &out, "stdout");
 		if (ie >= 0 && fds[ie].revents)
 			err_open = drain_pipe(p, p->err_fd, &err, "stderr");
-		if (ip >= 0 && fds[ip].revents) {
+		if (!reaped && ((ip >= 0 && fds[ip].revents) || p->pidfd < 0)) {
 			int st = 0;
-			if (waitpid(p->pid, &st, 0) == p->pid) {
+			if (waitpid(p->pid, &st, p->pidfd < 0 ? WNOHANG : 0) == p->pid) {
 				p->status = st;
 				reaped = true;
 				atomic_store(&p->exited, true);
@@ -301,9 +303,9 @@ int wd_proxy_start(struct wd *wd, char *err, size_t errlen)
 		free(p);
 		return rc;
 	}
-	p->pidfd = pidfd_open_(p->pid);
-	if (p->pidfd < 0 || (rc = pthread_create(&p->logger, NULL, logger_main, p)) != 0) {
-		rc = p->pidfd < 0 ? -errno : -rc;
+	p->pidfd = pidfd_open_(p->pid); /* -1 is fine: the logger polls */
+	if ((rc = pthread_create(&p->logger, NULL, logger_main, p)) != 0) {
+		rc = -rc;
 		snprintf(err, errlen, "watching fprocess: %s", strerror(-rc));
 		kill(-p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
@@ -374,7 +376,8 @@ void wd_proxy_stop(struct wd *wd, uint64_t wait_ns)
 	}
 	pthread_join(p->logger, NULL);
 	p->logger_started = false;
-	close(p->pidfd);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	close(p->out_fd);
 	close(p->err_fd);
 	p->pidfd = p->out_fd = p->err_fd = -1;
