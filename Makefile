@@ -20,6 +20,8 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 MHD_CFLAGS   := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS     := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
 
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -52,7 +54,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -60,12 +62,12 @@ $(LIB): $(LIB_OBJS)
 
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(MHD_LIBS) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(MHD_LIBS) $(CJSON_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 # One binary per role: runtime/cmd/<name>.c -> iroute-<name>.
 $(BUILD)/bin/iroute-%: $(BUILD)/obj/runtime/cmd/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(MHD_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(MHD_LIBS) $(CJSON_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/iroute-bench-%: $(BUILD)/obj/runtime/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -17,9 +17,10 @@ int main(void)
 	if (!getenv("IROUTE_LOG_LEVEL"))
 		ir_log_set_level(IR_LOG_ERROR);
 	Suite *(*const suites[])(void) = {
-	    sha256_suite, crc32c_suite,	  frame_suite,	   loop_suite,	   ring_suite,
-	    hello_suite,  token_suite,	  transport_suite, wdconfig_suite, metrics_suite,
-	    exec_suite,	  watchdog_suite, wdhard_suite,	   wdproxy_suite,  httpc_suite};
+	    sha256_suite,   crc32c_suite,  frame_suite, loop_suite,
+	    ring_suite,	    hello_suite,   token_suite, transport_suite,
+	    wdconfig_suite, metrics_suite, exec_suite,	watchdog_suite,
+	    wdhard_suite,   wdproxy_suite, httpc_suite, workflow_suite};
 	SRunner *sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		srunner_add_suite(sr, suites[i]());

@@ -19,6 +19,7 @@ Suite *watchdog_suite(void);
 Suite *wdhard_suite(void);
 Suite *wdproxy_suite(void);
 Suite *httpc_suite(void);
+Suite *workflow_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);
