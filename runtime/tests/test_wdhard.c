@@ -328,14 +328,19 @@ START_TEST(non_root_read_only_fs)
 		return;
 	}
 	const char *bindir = getenv("IROUTE_BIN_DIR");
-	char bin[512], cmd[2048];
+	char bin[512], cmd[3072];
 	ck_assert_ptr_nonnull(realpath(bindir && *bindir ? bindir : "build/bin", bin));
+	/* The binary is copied out first: the build tree may be under /tmp,
+	 * which the fresh tmpfs hides (a clean clone in /tmp, as CI makes). */
+	char copy[128];
+	snprintf(copy, sizeof(copy), "/dev/shm/iroute-wd-test-%d", twd_port);
 	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s && chmod 755 %s && cp %s/iroute-watchdog %s/ && "
 		 "mount -o remount,bind,ro / && mount -t tmpfs -o mode=1777 tmpfs /tmp && "
 		 "exec setpriv --reuid=65534 --regid=65534 --clear-groups "
 		 "env -i PATH=/usr/bin:/bin mode=serializing fprocess=cat port=%d "
 		 "IROUTE_METRICS_PORT=%d %s/iroute-watchdog",
-		 twd_port, twd_mport, bin);
+		 copy, copy, bin, copy, twd_port, twd_mport, copy);
 	char verr[128];
 	path_in(verr, sizeof(verr), "stderr");
 	pid_t pid = fork();
@@ -376,6 +381,9 @@ START_TEST(non_root_read_only_fs)
 	ck_assert_uint_eq(pst.st_uid, 65534);
 	kill(pid, SIGTERM);
 	int st = wait_exit(40000);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", copy);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", copy);
 	ck_assert_int_ne(st, -1);
 }
 END_TEST
