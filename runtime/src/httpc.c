@@ -647,6 +647,18 @@ static int chunk_size(const char *p, uint64_t *size)
 	return 0;
 }
 
+/* take() bounded by c->left (a length or a chunk), counted down; the peer
+ * closing before the announced end is -ECONNRESET. */
+static ssize_t take_left(struct ir_httpc *c, void *buf, size_t max)
+{
+	ssize_t n = take(c, buf, c->left < max ? (size_t)c->left : max);
+	if (n == 0)
+		return -ECONNRESET;
+	if (n > 0)
+		c->left -= (uint64_t)n;
+	return n;
+}
+
 static ssize_t read_chunked(struct ir_httpc *c, void *buf, size_t max)
 {
 	for (;;) {
@@ -659,14 +671,9 @@ static ssize_t read_chunked(struct ir_httpc *c, void *buf, size_t max)
 			c->cstate = c->left ? C_DATA : C_TRAILER;
 			break;
 		case C_DATA: {
-			ssize_t n = take(c, buf, c->left < max ? (size_t)c->left : max);
-			if (n == 0)
-				return -ECONNRESET;
-			if (n > 0) {
-				c->left -= (uint64_t)n;
-				if (!c->left)
-					c->cstate = C_CRLF;
-			}
+			ssize_t n = take_left(c, buf, max);
+			if (n > 0 && !c->left)
+				c->cstate = C_CRLF;
 			return n;
 		}
 		case C_CRLF:
@@ -707,14 +714,9 @@ ssize_t ir_httpc_read_body(struct ir_httpc *c, void *buf, size_t max)
 		return n;
 	}
 	case B_LEN: {
-		ssize_t n = take(c, buf, c->left < max ? (size_t)c->left : max);
-		if (n == 0)
-			return -ECONNRESET;
-		if (n > 0) {
-			c->left -= (uint64_t)n;
-			if (!c->left)
-				c->body = B_NONE;
-		}
+		ssize_t n = take_left(c, buf, max);
+		if (n > 0 && !c->left)
+			c->body = B_NONE;
 		return n;
 	}
 	case B_CHUNKED:
