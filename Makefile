@@ -22,6 +22,9 @@ MHD_CFLAGS   := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS     := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 CJSON_CFLAGS := $(shell pkg-config --cflags libcjson 2>/dev/null)
 CJSON_LIBS   := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+ZK_LIBS      := -lzookeeper_mt
+# Every binary links libiroute.a against these.
+EXT_LIBS     := $(MHD_LIBS) $(CJSON_LIBS) $(ZK_LIBS)
 
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -45,7 +48,7 @@ FUZZ_TIME  ?= 60
 # Keep the objects of pattern-built binaries (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog fuzz valgrind clean format run
+.PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog bench-control fuzz valgrind clean format run
 
 all: $(LIB) $(CMD_BINS) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
 
@@ -62,20 +65,20 @@ $(LIB): $(LIB_OBJS)
 
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(MHD_LIBS) $(CJSON_LIBS) $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(EXT_LIBS) $(CHECK_LIBS) $(LDLIBS)
 
 # One binary per role: runtime/cmd/<name>.c -> iroute-<name>.
 $(BUILD)/bin/iroute-%: $(BUILD)/obj/runtime/cmd/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(MHD_LIBS) $(CJSON_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(EXT_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/iroute-bench-%: $(BUILD)/obj/runtime/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(EXT_LIBS) $(LDLIBS)
 
 $(REPLAY_BIN): $(BUILD)/obj/runtime/fuzz/fuzz_frame.o $(BUILD)/obj/runtime/fuzz/replay.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EXT_LIBS) $(LDLIBS)
 
 # Unit + integration suites (Check, CK_FORK), then the fuzz corpus replay.
 # Tests that run binaries find them in $(BUILD)/bin (IROUTE_BIN_DIR).
@@ -103,6 +106,7 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory bench-transport
 	@$(MAKE) --no-print-directory bench-watchdog
+	@$(MAKE) --no-print-directory bench-control
 
 bench-transport: $(BUILD)/bin/iroute-bench-transport
 	@mkdir -p build/bench
@@ -113,6 +117,14 @@ bench-transport: $(BUILD)/bin/iroute-bench-transport
 bench-watchdog: $(BUILD)/bin/iroute-watchdog $(BUILD)/bin/iroute-bench-upstream
 	@scripts/deps.sh
 	scripts/bench-watchdog.sh $(BUILD) build/bench/watchdog.json
+
+# The coordinator: registrations/s, one epoch change reaching 100 and 1000
+# long-polling instances, the ZooKeeper mirror's lag (a real ZooKeeper,
+# started here on a free loopback port).
+bench-control: $(BUILD)/bin/iroute-cc $(BUILD)/bin/iroute-bench-control
+	@scripts/deps.sh
+	@mkdir -p build/bench
+	$(BUILD)/bin/iroute-bench-control --cc $(BUILD)/bin/iroute-cc --zk-start --json build/bench/control.json
 
 # The test suites under valgrind.  Check still forks a child per test, so
 # tests stay isolated; valgrind follows the fork and checks every child (a

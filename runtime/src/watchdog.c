@@ -537,6 +537,69 @@ const char *ir_wd_call_header(const struct ir_wd_call *call, const char *name)
 	return MHD_lookup_connection_value(call->priv, MHD_HEADER_KIND, name);
 }
 
+/* A reply body borrowed until release(): MHD copies it out through a
+ * content reader (into its send buffer, as for any response) and the free
+ * callback gives it back. */
+struct borrowed {
+	const char *p;
+	size_t len;
+	void (*release)(void *arg);
+	void *arg;
+};
+
+static ssize_t borrowed_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct borrowed *b = cls;
+	if (pos >= b->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	size_t n = b->len - (size_t)pos < max ? b->len - (size_t)pos : max;
+	memcpy(buf, b->p + pos, n);
+	return (ssize_t)n;
+}
+
+static void borrowed_free(void *cls)
+{
+	struct borrowed *b = cls;
+	b->release(b->arg);
+	free(b);
+}
+
+/* NULL when out of memory (the body is still the caller's to drop).  A
+ * body up to 64 KiB is copied and given back at once: MHD then sends head
+ * and body in one write, where a content reader costs a second one. */
+static struct MHD_Response *borrowed_response(struct ir_wd_reply *rep)
+{
+	if (rep->len <= 64 * 1024) {
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+		    rep->len, rep->body ? rep->body : (void *)"", MHD_RESPMEM_MUST_COPY);
+		if (r) {
+			rep->release(rep->release_arg);
+			rep->release = NULL;
+		}
+		return r;
+	}
+	struct borrowed *b = malloc(sizeof(*b));
+	if (!b)
+		return NULL;
+	*b = (struct borrowed){rep->body, rep->len, rep->release, rep->release_arg};
+	struct MHD_Response *r =
+	    MHD_create_response_from_callback(rep->len, 64 * 1024, borrowed_read, b, borrowed_free);
+	if (!r)
+		free(b);
+	return r;
+}
+
+/* Give back a reply body that will not be sent. */
+static void reply_drop(struct ir_wd_reply *rep)
+{
+	if (rep->release)
+		rep->release(rep->release_arg);
+	else
+		free(rep->body);
+	rep->body = NULL;
+	rep->release = NULL;
+}
+
 /* The handler runs here, on the connection's thread, with the whole body
  * (read already, as in serializing mode): no fork, no pipe, no copy of
  * the body or the reply (MHD sends the handler's buffer and frees it). */
@@ -561,31 +624,37 @@ static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, 
 		char buf[40];
 		ir_duration_format(t, buf, sizeof(buf));
 		ir_warn(WD_LOG, "%s %s: handler answered after its %s timeout", method, url, buf);
-		free(rep.body);
+		reply_drop(&rep);
 		status = MHD_HTTP_GATEWAY_TIMEOUT;
 		char msg[96];
 		snprintf(msg, sizeof(msg), "handler exceeded its %s timeout\n", buf);
 		resp = MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
 	} else if (rc == 0 && (rep.status < 100 || rep.status > 599)) {
 		ir_warn(WD_LOG, "%s %s: handler returned status %d", method, url, rep.status);
-		free(rep.body);
+		reply_drop(&rep);
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		resp = MHD_create_response_from_buffer(strlen("handler returned a bad status\n"),
 						       "handler returned a bad status\n",
 						       MHD_RESPMEM_PERSISTENT);
 	} else if (rc == 0) {
 		status = (unsigned int)rep.status;
-		resp = MHD_create_response_from_buffer(rep.len, rep.body ? rep.body : (void *)"",
-						       rep.body ? MHD_RESPMEM_MUST_FREE
-								: MHD_RESPMEM_PERSISTENT);
-		if (!resp)
-			free(rep.body);
+		if (rep.release)
+			resp = borrowed_response(&rep);
 		else
+			resp = MHD_create_response_from_buffer(
+			    rep.len, rep.body ? rep.body : (void *)"",
+			    rep.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (!resp) {
+			reply_drop(&rep);
+		} else {
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 						rep.content_type ? rep.content_type
 								 : wd->cfg->content_type);
+			if (rep.header_name && rep.header_value)
+				MHD_add_response_header(resp, rep.header_name, rep.header_value);
+		}
 	} else {
-		free(rep.body);
+		reply_drop(&rep);
 		rep.error[sizeof(rep.error) - 1] = '\0';
 		char msg[300];
 		snprintf(msg, sizeof(msg), "%s\n", rep.error[0] ? rep.error : strerror(-rc));

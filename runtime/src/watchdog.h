@@ -42,6 +42,14 @@ struct ir_wd_reply {
 	const char *content_type; /* borrowed until the handler returns (copied) */
 	void *body;		  /* malloc()ed; the watchdog frees it */
 	size_t len;
+	/* When set, body is not malloc()ed but borrowed until the watchdog calls
+	 * release(release_arg) (once, after the response is sent or dropped):
+	 * lets one buffer be sent to many clients without a copy. */
+	void (*release)(void *arg);
+	void *release_arg;
+	/* One extra response header (both borrowed until the handler
+	 * returns; copied), or NULL. */
+	const char *header_name, *header_value;
 	char error[256]; /* with a negative return: why, sent as the 500 body */
 };
 

@@ -20,6 +20,10 @@ Suite *wdhard_suite(void);
 Suite *wdproxy_suite(void);
 Suite *httpc_suite(void);
 Suite *workflow_suite(void);
+Suite *zk_suite(void);
+Suite *mirror_suite(void);
+Suite *cc_suite(void);
+Suite *ccclient_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);

@@ -150,9 +150,14 @@ char *read_file(const char *name, size_t *len)
  * With @wait, returns once the port accepts connections. */
 pid_t spawn_wd(const char *const *env, bool wait)
 {
+	return spawn_bin("iroute-watchdog", env, wait);
+}
+
+pid_t spawn_bin(const char *name, const char *const *env, bool wait)
+{
 	const char *bindir = getenv("IROUTE_BIN_DIR");
 	char bin[512];
-	snprintf(bin, sizeof(bin), "%s/iroute-watchdog", bindir && *bindir ? bindir : "build/bin");
+	snprintf(bin, sizeof(bin), "%s/%s", bindir && *bindir ? bindir : "build/bin", name);
 	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
 	char vpath[1024], vlock[128], vmport[64], verr[128];
 	snprintf(vpath, sizeof(vpath), "PATH=%s",
@@ -180,8 +185,8 @@ pid_t spawn_wd(const char *const *env, bool wait)
 		uint64_t t0 = now_ms();
 		while (!port_open(twd_port)) {
 			int st;
-			ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "watchdog exited early");
-			ck_assert_msg(now_ms() - t0 < 5000, "watchdog did not listen");
+			ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "%s exited early", name);
+			ck_assert_msg(now_ms() - t0 < 5000, "%s did not listen", name);
 			sleep_ms(10);
 		}
 	}

@@ -39,6 +39,9 @@ char *read_file(const char *name, size_t *len);
  * With @wait, returns once the port accepts connections. */
 pid_t spawn_wd(const char *const *env, bool wait);
 
+/* The same for binary @name of IROUTE_BIN_DIR (e.g. "iroute-cc"). */
+pid_t spawn_bin(const char *name, const char *const *env, bool wait);
+
 /* Start the watchdog in @mode with @fprocess and @extra env. */
 void start_mode(const char *mode, const char *fprocess, const char *const *extra);
 
