@@ -15,7 +15,6 @@
 #include "iroute/ccclient.h"
 
 #include <errno.h>
-#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,334 +38,14 @@
 #include "iroute/log.h"
 #include "iroute/workflow.h"
 #include "mirror.h"
+#include "rtable.h"
 
 #define LOG "ccc"
 #define BODY_MAX (64u << 20)	     /* an answer; a table of 100k instances fits */
-#define EPOCH_MAX 9007199254740992.0 /* 2^53: exact in a JSON number */
 #define POLL_MARGIN_MS 1000	     /* a long-poll's deadline beyond poll_ms */
 #define CALL_MS 2000		     /* stats, leave, a background registration */
 #define SUSPECT_MS 3000
 #define BOOT_ID "/proc/sys/kernel/random/boot_id"
-
-/* ---- the local table ---- */
-
-struct table_priv {
-	struct ir_table t; /* first: a struct ir_table * is a struct table_priv * */
-	atomic_int refs;
-};
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* "path.key", or "key" at the top level. */
-static const char *join(char *buf, size_t cap, const char *path, const char *key)
-{
-	if (snprintf(buf, cap, "%s%s%s", path, *path ? "." : "", key) >= (int)cap)
-		memcpy(buf + cap - 4, "...", 4); /* paths are short: names are at most 63 */
-	return buf;
-}
-
-/* String @key of @o into @dst: 1 to cap-1 characters ("" allowed with
- * @empty_ok; "" when absent and not @required). */
-static int get_str(const cJSON *o, const char *path, const char *key, char *dst, size_t cap,
-		   bool required, bool empty_ok, char *err, size_t errlen)
-{
-	char p[256];
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	dst[0] = '\0';
-	if (!v && !required)
-		return 0;
-	if (!v)
-		return perr(err, errlen, "%s is missing", join(p, sizeof(p), path, key));
-	if (!cJSON_IsString(v))
-		return perr(err, errlen, "%s is not a string", join(p, sizeof(p), path, key));
-	size_t n = strlen(v->valuestring);
-	if ((!n && !empty_ok) || n >= cap)
-		return perr(err, errlen, "%s must be %d-%zu characters",
-			    join(p, sizeof(p), path, key), empty_ok ? 0 : 1, cap - 1);
-	memcpy(dst, v->valuestring, n + 1);
-	return 0;
-}
-
-/* Integer @key of @o in [lo, hi]; @dflt when absent and not @required. */
-static int get_int(const cJSON *o, const char *path, const char *key, double lo, double hi,
-		   bool required, uint64_t dflt, uint64_t *out, char *err, size_t errlen)
-{
-	char p[256];
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	*out = dflt;
-	if (!v && !required)
-		return 0;
-	if (!v)
-		return perr(err, errlen, "%s is missing", join(p, sizeof(p), path, key));
-	double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-	if (!(d >= lo && d <= hi) || d != floor(d))
-		return perr(err, errlen, "%s must be an integer %.0f-%.0f",
-			    join(p, sizeof(p), path, key), lo, hi);
-	*out = (uint64_t)d;
-	return 0;
-}
-
-static int parse_addresses(const cJSON *o, const char *path, struct ir_route_inst *in, char *err,
-			   size_t errlen)
-{
-	char p[256];
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "addresses");
-	join(p, sizeof(p), path, "addresses");
-	if (!a)
-		return perr(err, errlen, "%s is missing", p);
-	if (!cJSON_IsObject(a))
-		return perr(err, errlen, "%s is not an object", p);
-	int rc = get_str(a, p, "http", in->http, sizeof(in->http), false, false, err, errlen);
-	if (!rc)
-		rc = get_str(a, p, "tcp", in->tcp, sizeof(in->tcp), false, false, err, errlen);
-	if (!rc)
-		rc = get_str(a, p, "ipc", in->ipc, sizeof(in->ipc), false, false, err, errlen);
-	if (!rc && !in->http[0] && !in->tcp[0] && !in->ipc[0])
-		rc = perr(err, errlen, "%s has none of http, tcp, ipc", p);
-	return rc;
-}
-
-static int parse_transports(const cJSON *o, const char *path, uint32_t *mask, char *err,
-			    size_t errlen)
-{
-	static const char *const names[] = {"ipc", "tcp", "rdma"};
-	char p[256];
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "transports"), *it;
-	join(p, sizeof(p), path, "transports");
-	if (!t)
-		return perr(err, errlen, "%s is missing", p);
-	if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) == 0)
-		return perr(err, errlen, "%s is not a non-empty array", p);
-	int i = 0;
-	*mask = 0;
-	cJSON_ArrayForEach(it, t)
-	{
-		size_t k = 0;
-		while (k < 3 && !(cJSON_IsString(it) && strcmp(it->valuestring, names[k]) == 0))
-			k++;
-		if (k == 3)
-			return perr(err, errlen, "%s[%d] is not one of \"ipc\", \"tcp\", \"rdma\"",
-				    p, i);
-		*mask |= 1u << k;
-		i++;
-	}
-	return 0;
-}
-
-/* One instance object at @path; its "function" must be @fn. */
-static int parse_inst(const cJSON *o, const char *path, const char *fn, struct ir_route_inst *in,
-		      char *err, size_t errlen)
-{
-	if (!cJSON_IsObject(o))
-		return perr(err, errlen, "%s is not an object", path);
-	int rc = get_str(o, path, "id", in->id, sizeof(in->id), true, false, err, errlen);
-	if (!rc)
-		rc = get_str(o, path, "function", in->function, sizeof(in->function), true, true,
-			     err, errlen);
-	if (!rc && strcmp(in->function, fn) != 0)
-		rc =
-		    perr(err, errlen, "%s.function is \"%s\", want \"%s\"", path, in->function, fn);
-	if (!rc)
-		rc = get_str(o, path, "node", in->node, sizeof(in->node), true, false, err, errlen);
-	if (!rc)
-		rc = parse_addresses(o, path, in, err, errlen);
-	if (!rc)
-		rc = parse_transports(o, path, &in->transports, err, errlen);
-	uint64_t cap = 1;
-	if (!rc)
-		rc = get_int(o, path, "capacity", 1, 65535, false, 1, &cap, err, errlen);
-	in->capacity = (uint32_t)cap;
-	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rdma");
-	if (!rc && r && !cJSON_IsObject(r))
-		rc = perr(err, errlen, "%s.rdma is not an object", path);
-	if (!rc && r && !(in->rdma = cJSON_PrintUnformatted(r)))
-		rc = -ENOMEM;
-	return rc;
-}
-
-static void insts_free(struct ir_route_inst *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i].rdma);
-	free(v);
-}
-
-/* The array @a at @path into *@v / *@n (instances of function @fn). */
-static int parse_list(const cJSON *a, const char *path, const char *fn, struct ir_route_inst **v,
-		      size_t *n, char *err, size_t errlen)
-{
-	if (!cJSON_IsArray(a))
-		return perr(err, errlen, "%s is not an array", path);
-	size_t cnt = (size_t)cJSON_GetArraySize(a);
-	*v = cnt ? calloc(cnt, sizeof(**v)) : NULL;
-	if (cnt && !*v)
-		return -ENOMEM;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, a)
-	{
-		char p[256];
-		snprintf(p, sizeof(p), "%s[%zu]", path, *n);
-		int rc = parse_inst(it, p, fn, &(*v)[*n], err, errlen);
-		(*n)++; /* counted before the check: its rdma is freed with the rest */
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int parse_routes(const cJSON *o, struct ir_table *t, char *err, size_t errlen)
-{
-	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "routes"), *it;
-	if (!r)
-		return perr(err, errlen, "routes is missing");
-	if (!cJSON_IsObject(r))
-		return perr(err, errlen, "routes is not an object");
-	size_t cnt = (size_t)cJSON_GetArraySize(r);
-	t->routes = cnt ? calloc(cnt, sizeof(*t->routes)) : NULL;
-	if (cnt && !t->routes)
-		return -ENOMEM;
-	cJSON_ArrayForEach(it, r)
-	{
-		size_t len = strlen(it->string);
-		if (!len || len >= sizeof(t->routes[0].name))
-			return perr(err, errlen,
-				    "routes: function name \"%.63s\" must be 1-63 "
-				    "characters",
-				    it->string);
-		for (size_t i = 0; i < t->nroutes; i++)
-			if (strcmp(t->routes[i].name, it->string) == 0)
-				return perr(err, errlen, "routes.%s is listed twice", it->string);
-		struct ir_route_fn *f = &t->routes[t->nroutes++];
-		memcpy(f->name, it->string, len + 1);
-		char p[96];
-		snprintf(p, sizeof(p), "routes.%s", f->name);
-		int rc = parse_list(it, p, f->name, &f->inst, &f->n, err, errlen);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int parse_role(const cJSON *o, struct ir_table *t, char *err, size_t errlen)
-{
-	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "role");
-	if (!r)
-		return perr(err, errlen, "role is missing");
-	if (!cJSON_IsString(r) ||
-	    (strcmp(r->valuestring, "entry") != 0 && strcmp(r->valuestring, "function") != 0))
-		return perr(err, errlen, "role must be \"function\" or \"entry\"");
-	t->entry_role = r->valuestring[0] == 'e';
-	const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "function");
-	if (t->entry_role) {
-		if (f && !cJSON_IsNull(f))
-			return perr(err, errlen, "function must be null for role \"entry\"");
-		return 0;
-	}
-	return get_str(o, "", "function", t->function, sizeof(t->function), true, false, err,
-		       errlen);
-}
-
-static int table_from(const cJSON *o, struct ir_table *t, char *err, size_t errlen)
-{
-	if (!cJSON_IsObject(o))
-		return perr(err, errlen, "the table is not a JSON object");
-	int rc = get_int(o, "", "epoch", 1, EPOCH_MAX, true, 0, &t->epoch, err, errlen);
-	if (!rc)
-		rc = get_str(o, "", "workflow", t->workflow, sizeof(t->workflow), true, false, err,
-			     errlen);
-	if (!rc)
-		rc = parse_role(o, t, err, errlen);
-	if (!rc)
-		rc = parse_routes(o, t, err, errlen);
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "entries");
-	if (!rc && e)
-		rc = parse_list(e, "entries", "", &t->entries, &t->nentries, err, errlen);
-	return rc;
-}
-
-static void table_free(struct ir_table *t)
-{
-	for (size_t i = 0; i < t->nroutes; i++)
-		insts_free(t->routes[i].inst, t->routes[i].n);
-	free(t->routes);
-	insts_free(t->entries, t->nentries);
-	free(t->json);
-	free(t);
-}
-
-/* Parse the already-parsed @o; @json (taken) is its text. */
-static int table_parse_obj(const cJSON *o, char *json, size_t len, struct ir_table **out, char *err,
-			   size_t errlen)
-{
-	struct table_priv *p = calloc(1, sizeof(*p));
-	if (!p) {
-		free(json);
-		return -ENOMEM;
-	}
-	atomic_init(&p->refs, 1);
-	p->t.json = json;
-	p->t.json_len = len;
-	int rc = table_from(o, &p->t, err, errlen);
-	if (rc) {
-		table_free(&p->t);
-		return rc;
-	}
-	*out = &p->t;
-	return 0;
-}
-
-int ir_table_parse(const char *json, size_t len, struct ir_table **out, char *err, size_t errlen)
-{
-	const char *end = NULL;
-	*out = NULL;
-	cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, false);
-	if (!o)
-		return perr(err, errlen, "invalid JSON at byte %zu",
-			    end && end >= json ? (size_t)(end - json) : (size_t)0);
-	char *copy = malloc(len + 1);
-	if (!copy) {
-		cJSON_Delete(o);
-		return -ENOMEM;
-	}
-	memcpy(copy, json, len);
-	copy[len] = '\0';
-	int rc = table_parse_obj(o, copy, len, out, err, errlen);
-	cJSON_Delete(o);
-	return rc;
-}
-
-const struct ir_route_fn *ir_table_route(const struct ir_table *t, const char *fn)
-{
-	for (size_t i = 0; i < t->nroutes; i++)
-		if (strcmp(t->routes[i].name, fn) == 0)
-			return &t->routes[i];
-	return NULL;
-}
-
-void ir_table_get(struct ir_table *t)
-{
-	if (t)
-		atomic_fetch_add_explicit(&((struct table_priv *)t)->refs, 1, memory_order_relaxed);
-}
-
-void ir_table_put(struct ir_table *t)
-{
-	if (t && atomic_fetch_sub_explicit(&((struct table_priv *)t)->refs, 1,
-					   memory_order_acq_rel) == 1)
-		table_free(t);
-}
 
 /* ---- the client ---- */
 
@@ -791,8 +470,8 @@ static int answer_fields(const struct ir_ccc *c, const cJSON *o, uint64_t *lease
 		return snprintf(why, cap, "not a JSON object"), -EPROTO;
 	if (!cJSON_IsString(id) || !id_ok(id->valuestring))
 		return snprintf(why, cap, "\"instance\" is not an id of [A-Za-z0-9._~-]"), -EPROTO;
-	if (get_int(o, "", "lease_ms", 1, 86400000, true, 0, lease, why, cap) ||
-	    get_int(o, "", "poll_ms", 1, 86400000, true, 0, poll_ms, why, cap))
+	if (ir_json_get_int(o, "", "lease_ms", 1, 86400000, true, 0, lease, why, cap) ||
+	    ir_json_get_int(o, "", "poll_ms", 1, 86400000, true, 0, poll_ms, why, cap))
 		return -EPROTO;
 	if (sl && !cJSON_IsNull(sl) && !cJSON_IsObject(sl))
 		return snprintf(why, cap, "\"slice\" is not an object"), -EPROTO;
@@ -801,7 +480,7 @@ static int answer_fields(const struct ir_ccc *c, const cJSON *o, uint64_t *lease
 	char *text = cJSON_PrintUnformatted(tb);
 	if (!text)
 		return -ENOMEM;
-	int rc = table_parse_obj(tb, text, strlen(text), t, why, cap); /* takes text */
+	int rc = ir_table_parse_obj(tb, text, strlen(text), t, why, cap); /* takes text */
 	if (!rc && (rc = table_mine(c, *t, why, cap)) != 0) {
 		ir_table_put(*t);
 		*t = NULL;
@@ -889,16 +568,16 @@ static int table_from_snap(struct ir_ccc *c, const struct ir_mirror_snap *s, str
 	char why[512];
 	int rc = ir_workflow_parse(s->workflow, strlen(s->workflow), NULL, &wf, why, sizeof(why));
 	if (rc)
-		return rc == -ENOMEM ? rc : (perr(err, errlen, "mirror: %s", why), -EPROTO);
+		return rc == -ENOMEM ? rc : (ir_errf(err, errlen, "mirror: %s", why), -EPROTO);
 	int fn = c->entry ? -1 : ir_workflow_find(&wf, c->function);
 	const char **lists = calloc(wf.nfns, sizeof(*lists));
 	char *text = NULL, *slice = NULL;
 	size_t len = 0;
 	if (c->workflow && strcmp(c->workflow, wf.name) != 0)
-		rc = perr(err, errlen, "mirror: holds workflow \"%s\", not \"%s\"", wf.name,
+		rc = ir_errf(err, errlen, "mirror: holds workflow \"%s\", not \"%s\"", wf.name,
 			  c->workflow);
 	else if (!c->entry && fn < 0)
-		rc = perr(err, errlen, "mirror: function \"%s\" is not in workflow \"%s\"",
+		rc = ir_errf(err, errlen, "mirror: function \"%s\" is not in workflow \"%s\"",
 			  c->function, wf.name);
 	else if (!lists)
 		rc = -ENOMEM;
@@ -918,7 +597,7 @@ static int table_from_snap(struct ir_ccc *c, const struct ir_mirror_snap *s, str
 	rc = ir_table_parse(text, len, t, why, sizeof(why));
 	if (rc == -EINVAL)
 		rc =
-		    (perr(err, errlen, "mirror: epoch %llu: %s", (unsigned long long)s->epoch, why),
+		    (ir_errf(err, errlen, "mirror: epoch %llu: %s", (unsigned long long)s->epoch, why),
 		     -EPROTO);
 	if (!rc) {
 		pthread_mutex_lock(&c->mu);
@@ -1075,40 +754,40 @@ static int read_boot_id(char *buf, size_t cap, char *err, size_t errlen)
 {
 	FILE *f = fopen(BOOT_ID, "r");
 	if (!f)
-		return perr(err, errlen, "%s: %s", BOOT_ID, strerror(errno));
+		return ir_errf(err, errlen, "%s: %s", BOOT_ID, strerror(errno));
 	bool ok = fgets(buf, (int)cap, f) != NULL;
 	fclose(f);
 	buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
-	return buf[0] ? 0 : perr(err, errlen, "%s: empty", BOOT_ID);
+	return buf[0] ? 0 : ir_errf(err, errlen, "%s: empty", BOOT_ID);
 }
 
 static int check_addr(const char *name, const char *v, char *err, size_t errlen)
 {
 	if (v && (!*v || strlen(v) > 127))
-		return perr(err, errlen, "%s must be 1-127 characters", name);
+		return ir_errf(err, errlen, "%s must be 1-127 characters", name);
 	return 0;
 }
 
 static int check_opts(const struct ir_ccc_opts *o, char *err, size_t errlen)
 {
 	if (!o->url)
-		return perr(err, errlen, "no coordinator url (IROUTE_CC)");
+		return ir_errf(err, errlen, "no coordinator url (IROUTE_CC)");
 	if (!o->token || !*o->token)
-		return perr(err, errlen, "no cluster token");
+		return ir_errf(err, errlen, "no cluster token");
 	if (o->entry && o->function)
-		return perr(err, errlen, "give a function or entry, not both");
+		return ir_errf(err, errlen, "give a function or entry, not both");
 	if (!o->entry && (!o->function || !*o->function || strlen(o->function) > 63))
-		return perr(err, errlen, "function must be 1-63 characters (or entry)");
+		return ir_errf(err, errlen, "function must be 1-63 characters (or entry)");
 	if (!o->http_addr && !o->tcp_addr && !o->ipc_path)
-		return perr(err, errlen, "no address: offer http_addr, tcp_addr or ipc_path");
+		return ir_errf(err, errlen, "no address: offer http_addr, tcp_addr or ipc_path");
 	if (o->node && (!*o->node || strlen(o->node) > 64))
-		return perr(err, errlen, "node must be 1-64 characters");
+		return ir_errf(err, errlen, "node must be 1-64 characters");
 	if (o->capacity > 65535)
-		return perr(err, errlen, "capacity must be 1-65535");
+		return ir_errf(err, errlen, "capacity must be 1-65535");
 	if (o->transports & ~(IR_TR_IPC | IR_TR_TCP | IR_TR_RDMA))
-		return perr(err, errlen, "transports: unknown bits 0x%x", o->transports);
+		return ir_errf(err, errlen, "transports: unknown bits 0x%x", o->transports);
 	if (o->zk_hosts && (!o->workflow || !*o->workflow))
-		return perr(err, errlen, "the ZooKeeper fallback needs the workflow's name");
+		return ir_errf(err, errlen, "the ZooKeeper fallback needs the workflow's name");
 	int rc = check_addr("http_addr", o->http_addr, err, errlen);
 	if (!rc)
 		rc = check_addr("tcp_addr", o->tcp_addr, err, errlen);
@@ -1136,7 +815,7 @@ static int copy_opts(struct ir_ccc *c, const struct ir_ccc_opts *o, char *err, s
 	if (!c->transports)
 		c->transports = (o->ipc_path ? IR_TR_IPC : 0) | (o->tcp_addr ? IR_TR_TCP : 0);
 	if (!c->transports)
-		return perr(err, errlen, "transports: none (only http offered: set transports)");
+		return ir_errf(err, errlen, "transports: none (only http offered: set transports)");
 	c->capacity = o->capacity ? o->capacity : 1;
 	c->register_timeout_ms = o->register_timeout_ms ? o->register_timeout_ms : 3000;
 	c->on_table = o->on_table;
@@ -1224,7 +903,7 @@ int ir_ccc_start(struct ir_ccc **cp, const struct ir_ccc_opts *o, char *err, siz
 	*cp = NULL;
 	int rc = ccc_new(&c);
 	if (rc)
-		return perr(err, errlen, "out of resources: %s", strerror(-rc)), rc;
+		return ir_errf(err, errlen, "out of resources: %s", strerror(-rc)), rc;
 	rc = copy_opts(c, o, err, errlen);
 	if (!rc)
 		rc = register_first(c, err, errlen);
@@ -1234,12 +913,12 @@ int ir_ccc_start(struct ir_ccc **cp, const struct ir_ccc_opts *o, char *err, siz
 		if (rc) {
 			char mirror[512];
 			snprintf(mirror, sizeof(mirror), "%s", err ? err : "");
-			perr(err, errlen, "%s; the mirror neither: %s", why, mirror);
+			ir_errf(err, errlen, "%s; the mirror neither: %s", why, mirror);
 			rc = -EAGAIN;
 		}
 	}
 	if (!rc && (rc = -pthread_create(&c->thr, NULL, client_main, c)) != 0)
-		perr(err, errlen, "pthread_create: %s", strerror(-rc));
+		ir_errf(err, errlen, "pthread_create: %s", strerror(-rc));
 	if (rc) {
 		ccc_free(c);
 		return rc;
@@ -1435,7 +1114,7 @@ static int env_u32(const char *name, uint32_t lo, uint32_t hi, uint32_t *out, ch
 	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
 	if (*end || errno || v[0] == '-' || x < lo || x > hi)
-		return perr(err, errlen, "%s=\"%.32s\": want an integer %u-%u", name, v, lo, hi);
+		return ir_errf(err, errlen, "%s=\"%.32s\": want an integer %u-%u", name, v, lo, hi);
 	*out = (uint32_t)x;
 	return 0;
 }
@@ -1444,7 +1123,7 @@ int ir_ccc_opts_from_env(struct ir_ccc_opts *o, char *err, size_t errlen)
 {
 	o->url = env("IROUTE_CC");
 	if (!o->url)
-		return perr(err, errlen,
+		return ir_errf(err, errlen,
 			    "IROUTE_CC is not set (the coordinator's http://host:port)");
 	o->function = env("IROUTE_FUNCTION");
 	o->entry = o->function == NULL;

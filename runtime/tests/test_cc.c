@@ -683,6 +683,107 @@ START_TEST(zk_kill9_restart_recovers)
 }
 END_TEST
 
+
+START_TEST(zk_down_at_start_then_adopted)
+{
+	/* A mirror from an earlier coordinator: epoch 40, one instance of b. */
+	struct ir_zk_opts w = {.hosts = zk.hosts,
+			       .cred = "cc:writer-secret",
+			       .reader_cred = "fn:reader-secret",
+			       .op_timeout_ms = 3000,
+			       .writer = true};
+	struct ir_mirror *m;
+	char err[256];
+	ck_assert_int_eq(ir_mirror_open_zk(&m, &w, "t", err, sizeof(err)), 0);
+	struct ir_mirror_fn fns[] = {
+	    {"a", "[]"},
+	    {"b", "[{\"id\":\"b-00000000000000aa\",\"function\":\"b\",\"node\":\"n\","
+		  "\"addresses\":{\"tcp\":\"h:1\"},\"transports\":[\"tcp\"],\"capacity\":1}]"}};
+	struct ir_mirror_snap s = {.epoch = 40,
+				   .ms = 1,
+				   .ninstances = 1,
+				   .workflow = "{\"name\":\"t\"}",
+				   .fns = fns,
+				   .nfns = 2,
+				   .entries = "[]"};
+	ck_assert_int_eq(ir_mirror_store(m, &s, NULL, err, sizeof(err)), 0);
+	ir_mirror_close(m);
+	tzk_kill(&zk);
+	/* ZooKeeper away at start-up: the coordinator says so and serves. */
+	cc_start("{\"name\":\"t\",\"dag\":[[\"a\"],[\"b\"]]}", zk_extra);
+	char a[80];
+	reg("\"function\":\"a\"", NULL, a, sizeof(a));
+	ck_assert_uint_lt(epoch_now(), 40);
+	ck_assert_int_eq(tzk_restart(&zk), 0);
+	/* It reads the mirror first: epoch above 40, b-...aa adopted, a kept. */
+	uint64_t t0 = now_ms();
+	while (epoch_now() <= 40 && now_ms() - t0 < 10000)
+		sleep_ms(50);
+	ck_assert_uint_gt(epoch_now(), 40);
+	cJSON *g = req_json("GET", "/v1/table", NULL, 200);
+	const cJSON *fl = cJSON_GetObjectItem(g, "functions");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(fl, "a")), 1);
+	ck_assert(strstr(last_body, "b-00000000000000aa") != NULL);
+	cJSON_Delete(g);
+	ck_assert_uint_ge(zk_wait_epoch(epoch_now(), 10000), 41);
+	size_t len;
+	char *e = read_file("stderr", &len);
+	ck_assert_msg(e && strstr(e, "not connected"), "no warning that ZooKeeper is away: %s", e);
+	free(e);
+}
+END_TEST
+
+START_TEST(zk_stale_coordinator_does_not_overwrite)
+{
+	cc_start("{\"name\":\"t\",\"dag\":[[\"a\"],[\"b\"]]}", zk_extra);
+	char a[80], b[80];
+	reg("\"function\":\"a\"", NULL, a, sizeof(a));
+	settle();
+	uint64_t e = epoch_now();
+	ck_assert_uint_eq(zk_wait_epoch(e, 5000), e);
+	/* Another coordinator (same writer credential) writes epoch e + 50. */
+	struct ir_zk_opts w = {.hosts = zk.hosts,
+			       .cred = "cc:writer-secret",
+			       .reader_cred = "fn:reader-secret",
+			       .op_timeout_ms = 3000,
+			       .writer = true};
+	struct ir_mirror *m;
+	char err[256];
+	ck_assert_int_eq(ir_mirror_open_zk(&m, &w, "t", err, sizeof(err)), 0);
+	struct ir_mirror_snap s;
+	ck_assert_int_eq(ir_mirror_load(m, &s, err, sizeof(err)), 0);
+	s.epoch = e + 50;
+	free(s.entries);
+	s.entries = strdup("[{\"id\":\"entry-other\"}]");
+	ck_assert_int_eq(ir_mirror_store(m, &s, NULL, err, sizeof(err)), 0);
+	ir_mirror_snap_free(&s);
+	ir_mirror_close(m);
+	/* Our coordinator's next epoch (e + 1) must not overwrite e + 50. */
+	reg("\"function\":\"b\"", NULL, b, sizeof(b));
+	uint64_t t0 = now_ms();
+	cJSON *st = NULL;
+	for (;;) {
+		st = req_json("GET", "/v1/stats", NULL, 200);
+		if (cJSON_GetObjectItem(cJSON_GetObjectItem(st, "mirror"), "stale")->valuedouble >= 1 ||
+		    now_ms() - t0 > 5000)
+			break;
+		cJSON_Delete(st);
+		sleep_ms(50);
+	}
+	ck_assert_int_eq((int)cJSON_GetObjectItem(cJSON_GetObjectItem(st, "mirror"), "stale")->valuedouble, 1);
+	cJSON_Delete(st);
+	ck_assert_int_eq(zk_read(&s), 0);
+	ck_assert_uint_eq(s.epoch, e + 50);
+	ck_assert(strstr(s.entries, "entry-other") != NULL);
+	ir_mirror_snap_free(&s);
+	/* Its next change goes out above the other's epoch. */
+	reg("\"function\":\"b\"", NULL, b, sizeof(b));
+	settle();
+	ck_assert_uint_gt(epoch_now(), e + 50);
+	ck_assert_uint_gt(zk_wait_epoch(e + 51, 5000), e + 50);
+}
+END_TEST
+
 Suite *cc_suite(void)
 {
 	Suite *s = suite_create("cc");
@@ -706,6 +807,8 @@ Suite *cc_suite(void)
 	tcase_add_test(z, zk_mirror_read_back);
 	tcase_add_test(z, zk_away_then_back_converges);
 	tcase_add_test(z, zk_kill9_restart_recovers);
+	tcase_add_test(z, zk_down_at_start_then_adopted);
+	tcase_add_test(z, zk_stale_coordinator_does_not_overwrite);
 	suite_add_tcase(s, z);
 	return s;
 }

@@ -26,12 +26,12 @@
 #include <zookeeper/zookeeper.h>
 
 #include "mirror.h"
+#include "zkauth.h"
 #include "tests.h"
 #include "twd.h"
 #include "tzk.h"
 
 /* zkmirror.c's SHA-1, exported for these vectors only. */
-void ir_zk_sha1(const void *msg, size_t len, uint8_t out[20]);
 
 #define WCRED "iroute-cc:w-secret"
 #define RCRED "iroute-fn:r-secret"
