@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -438,6 +439,13 @@ static int store_snap(struct ir_cc *cc, const struct cc_snap *s, uint64_t *newer
 static void *mirror_writer(void *arg)
 {
 	struct ir_cc *cc = arg;
+	/* The mirror is for recovery, the tables are for instances: when both
+	 * want the CPU (an epoch reaching a thousand long-polls while its
+	 * ZooKeeper write is built and sent), the instances go first.  nice
+	 * is per thread on Linux, and ZooKeeper's own threads, created from
+	 * here, inherit it. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		ir_debug(CC_LOG, "mirror thread: setpriority: %s", strerror(errno));
 	uint32_t backoff = 0;
 	bool failing = false;
 	pthread_mutex_lock(&cc->mu);

@@ -28,6 +28,7 @@
 
 #define JSON_TYPE "application/json"
 #define BODY_MAX (1u << 20)
+#define EPOCH_LIMIT 9007199254740992ull /* 2^53: exact as a JSON number */
 
 /* ---- replies ---- */
 
@@ -233,8 +234,9 @@ static const char *check_instance(const cJSON *o, bool from_mirror, char *why, s
 	if (r && !cJSON_IsObject(r))
 		return "\"rdma\" must be an object";
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
-	if (e && (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 9.0e15))
-		return "\"epoch\" must be a non-negative integer";
+	if (e && (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > (double)EPOCH_LIMIT ||
+		  e->valuedouble != (double)(uint64_t)e->valuedouble))
+		return "\"epoch\" must be an integer 0-2^53";
 	if (epoch)
 		*epoch = e ? (uint64_t)e->valuedouble : 0;
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(a, "http");
@@ -388,8 +390,9 @@ static int do_routes(struct ir_cc *cc, const struct ir_wd_call *call, struct ir_
 	uint64_t since = 0, wait = cc->p.poll_ms;
 	if (!query_get(call->query, "instance", id, sizeof(id)) || !*id)
 		return reply_error(r, 400, "routes: query parameter \"instance\" is required");
-	if (query_get(call->query, "since", v, sizeof(v)) && !parse_u64(v, &since))
-		return reply_error(r, 400, "routes: \"since\" must be a non-negative integer");
+	if (query_get(call->query, "since", v, sizeof(v)) &&
+	    (!parse_u64(v, &since) || since > EPOCH_LIMIT))
+		return reply_error(r, 400, "routes: \"since\" must be an integer 0-2^53");
 	if (query_get(call->query, "wait_ms", v, sizeof(v)) && !parse_u64(v, &wait))
 		return reply_error(r, 400, "routes: \"wait_ms\" must be a non-negative integer");
 	if (wait > cc->p.poll_ms)

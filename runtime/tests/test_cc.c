@@ -96,11 +96,15 @@ static void cc_start(const char *wf, const char *const *extra)
 	snprintf(wf_env, sizeof(wf_env), "IROUTE_WORKFLOW=%s", p);
 	snprintf(mirror_env, sizeof(mirror_env), "IROUTE_MIRROR_FILE=%s/mirror.json", twd_dir);
 	snprintf(port_env, sizeof(port_env), "port=%d", twd_port);
-	const char *env[24] = {"IROUTE_TOKEN=" TOKEN, wf_env, mirror_env, port_env,
-			       "IROUTE_LEASE_MS=1000", "IROUTE_POLL_MS=400"};
-	size_t n = 6;
-	for (size_t i = 0; extra && extra[i] && n < 23; i++)
+	/* @extra first: getenv() takes the first of two, so it overrides. */
+	const char *env[24];
+	size_t n = 0;
+	for (size_t i = 0; extra && extra[i] && n < 17; i++)
 		env[n++] = extra[i];
+	const char *const base[] = {"IROUTE_TOKEN=" TOKEN, wf_env, mirror_env, port_env,
+				    "IROUTE_LEASE_MS=1000", "IROUTE_POLL_MS=400"};
+	for (size_t i = 0; i < 6; i++)
+		env[n++] = base[i];
 	env[n] = NULL;
 	spawn_bin("iroute-cc", env, true);
 }
@@ -150,10 +154,25 @@ static int route_count(const cJSON *table, const char *fn)
 	return l ? cJSON_GetArraySize(l) : -1;
 }
 
-/* Wait until every change so far is in a published epoch. */
+/* Wait until every change so far is in a published epoch: the global
+ * table holds as many instances as the state (GET /v1/stats). */
 static void settle(void)
 {
-	sleep_ms(30);
+	uint64_t t0 = now_ms();
+	for (;;) {
+		cJSON *st = req_json("GET", "/v1/stats", NULL, 200);
+		int want = (int)cJSON_GetObjectItem(cJSON_GetObjectItem(st, "instances"), "total")->valuedouble;
+		cJSON_Delete(st);
+		cJSON *g = req_json("GET", "/v1/table", NULL, 200), *f;
+		int have = cJSON_GetArraySize(cJSON_GetObjectItem(g, "entries"));
+		cJSON_ArrayForEach(f, cJSON_GetObjectItem(g, "functions"))
+		have += cJSON_GetArraySize(f);
+		cJSON_Delete(g);
+		if (have == want)
+			return;
+		ck_assert_msg(now_ms() - t0 < 5000, "no epoch with all %d instances", want);
+		sleep_ms(5);
+	}
 }
 
 /* Poll as instance @id for @ms (renewing its lease), following epochs. */
@@ -447,6 +466,11 @@ START_TEST(bad_requests)
 	    {"GET", "/v1/routes?instance=a-0000&since=0", NULL, TOKEN, 404, "unknown instance"},
 	    {"GET", "/v1/routes?since=0", NULL, TOKEN, 400, "instance"},
 	    {"GET", "/v1/routes?instance=a-1&since=x", NULL, TOKEN, 400, "since"},
+	    {"GET", "/v1/routes?instance=a-1&since=18446744073709551615", NULL, TOKEN, 400, "since"},
+	    {"POST", "/v1/register",
+	     "{\"function\":\"a\",\"node\":\"n\",\"addresses\":{\"tcp\":\"h:1\"},\"transports\":[\"tcp\"],"
+	     "\"epoch\":1.5}",
+	     TOKEN, 400, "epoch"},
 	    {"POST", "/v1/leave", "{\"id\":\"a-1\"}", TOKEN, 400, "instance"},
 	    {"POST", "/v1/suspect", "{\"instance\":\"a-1\"}", TOKEN, 400, "by"},
 	    {"GET", "/v1/register", NULL, TOKEN, 405, "not allowed"},
@@ -566,9 +590,13 @@ static void zk_teardown(void)
 	tzk_stop(&zk);
 }
 
-static const char *const zk_extra[] = {zk_env, "IROUTE_ZK_WRITER=cc:writer-secret",
+/* A long lease: these tests count instances that never poll. */
+static const char *const zk_extra[] = {zk_env,
+				       "IROUTE_ZK_WRITER=cc:writer-secret",
 				       "IROUTE_ZK_READER=fn:reader-secret",
-				       "IROUTE_ZK_SESSION_MS=4000", NULL};
+				       "IROUTE_ZK_SESSION_MS=4000",
+				       "IROUTE_LEASE_MS=60000",
+				       NULL};
 
 /* The mirror as an instance reads it: reader credential, read-only. */
 static int zk_read(struct ir_mirror_snap *s)
@@ -648,7 +676,7 @@ START_TEST(zk_away_then_back_converges)
 		reg("\"function\":\"b\"", NULL, b, sizeof(b));
 		settle();
 	}
-	uint64_t e = epoch_now();
+	uint64_t e = epoch_now(); /* settled: this epoch has all 6 */
 	cJSON *st = req_json("GET", "/v1/stats", NULL, 200);
 	ck_assert_uint_lt((uint64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(st, "mirror"), "epoch")->valuedouble, e);
 	cJSON_Delete(st);
