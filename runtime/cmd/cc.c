@@ -226,12 +226,7 @@ int main(void)
 	}
 	/* Blocked before any thread starts so that every thread inherits the
 	 * mask and the signals reach only the watchdog's signalfd. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	ir_watchdog_block_signals();
 	rc = serve(&cfg);
 	ir_wd_config_release(&cfg);
 	return rc;

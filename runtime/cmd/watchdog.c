@@ -59,12 +59,7 @@ int main(void)
 
 	/* Blocked before any thread starts so that every thread inherits the
 	 * mask and the signals reach only ir_watchdog_run()'s signalfd. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	ir_watchdog_block_signals();
 
 	int rc = ir_watchdog_run(&cfg, &opts, err, sizeof(err));
 	if (rc == -ETIMEDOUT) {

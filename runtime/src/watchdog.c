@@ -1392,6 +1392,16 @@ static int drain(struct wd *wd, int sfd)
 	return 0;
 }
 
+void ir_watchdog_block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
 int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opts *opts, char *err,
 		    size_t errlen)
 {

@@ -73,6 +73,11 @@ struct ir_watchdog_opts {
 	void *handler_arg;
 };
 
+/* Block SIGTERM and SIGINT in the calling thread (and so in every thread
+ * it starts later) and ignore SIGPIPE: what ir_watchdog_run() needs from
+ * main(), before anything starts a thread. */
+void ir_watchdog_block_signals(void);
+
 /* Serve @cfg (borrowed for the call) until SIGTERM or SIGINT, then drain:
  * remove the lock file, go on serving for healthcheck_interval, stop
  * accepting, wait for in-flight requests up to write_timeout.
