@@ -1,0 +1,441 @@
+/* join.c - the join collector and done set (see join.h for the design).
+ *
+ * Layout.  Every request known to the collector, pending or done, is one
+ * struct jent, found through the hash table `slot` and held in exactly one
+ * of the two heaps (`pend` or `done`), where it keeps its own index `pos`.
+ * A pending request's branch slots are one block of k buffer pointers, then
+ * k lengths, then a bitmap of the branches present; READY passes the block
+ * on as struct ir_join_ready's buf/len, so ir_join_ready_free() frees
+ * buf[0..k-1] and then buf alone.
+ *
+ * Every add that may need more room reserves it (table slot, heap slot)
+ * before changing anything, so a failed allocation leaves the collector as
+ * it was.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "join.h"
+
+#define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
+#define DONE_PER_PENDING 4u
+
+_Static_assert(sizeof(void *) % _Alignof(size_t) == 0, "lengths follow the pointers");
+_Static_assert(sizeof(size_t) % _Alignof(uint64_t) == 0, "the bitmap follows the lengths");
+
+struct jent {
+	uint64_t req;
+	uint64_t deadline;
+	size_t pos;   /* index in its heap */
+	size_t bytes; /* payload held (pending only) */
+	uint32_t k, have;
+	void **buf; /* pending: the branch block; done: NULL */
+};
+
+struct heap {
+	struct jent **v;
+	size_t n, cap;
+};
+
+struct ir_join {
+	struct jent **slot; /* open addressing, NULL = free */
+	size_t mask, used;
+	struct heap pend, done;
+	size_t max_pending, max_bytes, max_done;
+	struct ir_join_stats st;
+};
+
+/* ---- the branch block ---- */
+
+static size_t *blk_len(void **buf, uint32_t k)
+{
+	return (size_t *)(buf + k);
+}
+
+static uint64_t *blk_bits(void **buf, uint32_t k)
+{
+	return (uint64_t *)(blk_len(buf, k) + k);
+}
+
+static void **blk_new(uint32_t k)
+{
+	size_t words = (k + 63u) / 64u;
+	return calloc(1, (size_t)k * (sizeof(void *) + sizeof(size_t)) + words * sizeof(uint64_t));
+}
+
+static bool blk_has(void **buf, uint32_t k, uint32_t i)
+{
+	return (blk_bits(buf, k)[i / 64u] >> (i % 64u)) & 1u;
+}
+
+static void blk_put(void **buf, uint32_t k, uint32_t i, void *p, size_t len)
+{
+	buf[i] = p;
+	blk_len(buf, k)[i] = len;
+	blk_bits(buf, k)[i / 64u] |= (uint64_t)1 << (i % 64u);
+}
+
+static void blk_free(void **buf, uint32_t k)
+{
+	if (!buf)
+		return;
+	for (uint32_t i = 0; i < k; i++)
+		free(buf[i]);
+	free(buf);
+}
+
+/* ---- min-heaps on deadline ---- */
+
+static bool heap_reserve(struct heap *h)
+{
+	if (h->n < h->cap)
+		return true;
+	size_t cap = h->cap ? h->cap * 2 : 64;
+	struct jent **v = realloc(h->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	h->v = v;
+	h->cap = cap;
+	return true;
+}
+
+static void heap_set(struct heap *h, size_t i, struct jent *e)
+{
+	h->v[i] = e;
+	e->pos = i;
+}
+
+static void sift_up(struct heap *h, size_t i)
+{
+	struct jent *e = h->v[i];
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (h->v[up]->deadline <= e->deadline)
+			break;
+		heap_set(h, i, h->v[up]);
+		i = up;
+	}
+	heap_set(h, i, e);
+}
+
+static void sift_down(struct heap *h, size_t i)
+{
+	struct jent *e = h->v[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->v[c + 1]->deadline < h->v[c]->deadline)
+			c++;
+		if (e->deadline <= h->v[c]->deadline)
+			break;
+		heap_set(h, i, h->v[c]);
+		i = c;
+	}
+	heap_set(h, i, e);
+}
+
+/* Room reserved by heap_reserve(). */
+static void heap_push(struct heap *h, struct jent *e)
+{
+	heap_set(h, h->n++, e);
+	sift_up(h, h->n - 1);
+}
+
+static void heap_del(struct heap *h, struct jent *e)
+{
+	size_t i = e->pos;
+	struct jent *last = h->v[--h->n];
+	if (i == h->n)
+		return;
+	heap_set(h, i, last);
+	sift_up(h, i);
+	sift_down(h, last->pos);
+}
+
+static struct jent *heap_top(const struct heap *h)
+{
+	return h->n ? h->v[0] : NULL;
+}
+
+/* ---- the table ---- */
+
+/* splitmix64's finalizer: every input bit reaches every output bit, so
+ * sequential or high-bits-only ids spread like random ones.  Peers are
+ * authenticated, so this guards against structure, not against an
+ * adversary choosing ids. */
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static size_t home(const struct ir_join *j, uint64_t req)
+{
+	return (size_t)mix(req) & j->mask;
+}
+
+static struct jent *lookup(const struct ir_join *j, uint64_t req)
+{
+	for (size_t i = home(j, req);; i = (i + 1) & j->mask) {
+		struct jent *e = j->slot[i];
+		if (!e || e->req == req)
+			return e;
+	}
+}
+
+/* Room reserved by table_reserve(); @e->req is not in the table. */
+static void table_put(struct ir_join *j, struct jent *e)
+{
+	size_t i = home(j, e->req);
+	while (j->slot[i])
+		i = (i + 1) & j->mask;
+	j->slot[i] = e;
+	j->used++;
+}
+
+/* Backward-shift deletion: no tombstones, probes stay short. */
+static void table_del(struct ir_join *j, uint64_t req)
+{
+	size_t i = home(j, req);
+	while (j->slot[i]->req != req)
+		i = (i + 1) & j->mask;
+	for (size_t n = (i + 1) & j->mask; j->slot[n]; n = (n + 1) & j->mask) {
+		size_t h = home(j, j->slot[n]->req);
+		/* slot[n] may move to the hole at i unless its home lies in (i, n] */
+		bool stays = i <= n ? (i < h && h <= n) : (i < h || h <= n);
+		if (stays)
+			continue;
+		j->slot[i] = j->slot[n];
+		i = n;
+	}
+	j->slot[i] = NULL;
+	j->used--;
+}
+
+static bool table_reserve(struct ir_join *j)
+{
+	size_t cap = j->mask + 1;
+	if ((j->used + 1) * 2 <= cap)
+		return true;
+	struct jent **old = j->slot;
+	struct jent **slot = calloc(cap * 2, sizeof(*slot));
+	if (!slot)
+		return false;
+	j->slot = slot;
+	j->mask = cap * 2 - 1;
+	j->used = 0;
+	for (size_t i = 0; i < cap; i++)
+		if (old[i])
+			table_put(j, old[i]);
+	free(old);
+	return true;
+}
+
+/* ---- requests ---- */
+
+/* Out of the table and its heap, buffers freed. */
+static void forget(struct ir_join *j, struct jent *e, struct heap *h)
+{
+	heap_del(h, e);
+	table_del(j, e->req);
+	blk_free(e->buf, e->k);
+	free(e);
+}
+
+static void forget_done(struct ir_join *j, struct jent *e)
+{
+	forget(j, e, &j->done);
+	j->st.done--;
+}
+
+/* Pending -> done: the block goes to @out, the entry into the done heap
+ * (room reserved), evicting the earliest done request when the set is
+ * full. */
+static void complete(struct ir_join *j, struct jent *e, struct ir_join_ready *out)
+{
+	if (j->st.done >= j->max_done) {
+		forget_done(j, heap_top(&j->done));
+		j->st.evicted++;
+	}
+	out->req = e->req;
+	out->k = e->k;
+	out->buf = e->buf;
+	out->len = blk_len(e->buf, e->k);
+	e->buf = NULL;
+	e->bytes = 0;
+	heap_push(&j->done, e);
+	j->st.done++;
+	j->st.ready++;
+}
+
+static int refuse(struct ir_join *j, void *buf, int err)
+{
+	free(buf);
+	j->st.refused++;
+	return err;
+}
+
+static int drop_dup(struct ir_join *j, void *buf)
+{
+	free(buf);
+	j->st.dups++;
+	return IR_JOIN_DUP;
+}
+
+/* A branch of a request already known. */
+static int add_known(struct ir_join *j, struct jent *e, uint32_t branch, void *buf, size_t len,
+		     struct ir_join_ready *out)
+{
+	if (!e->buf || blk_has(e->buf, e->k, branch))
+		return drop_dup(j, buf);
+	if (e->have + 1 == e->k) {
+		if (!heap_reserve(&j->done))
+			return refuse(j, buf, -ENOMEM);
+		blk_put(e->buf, e->k, branch, buf, len);
+		e->have++;
+		heap_del(&j->pend, e);
+		j->st.pending--;
+		j->st.bytes -= e->bytes;
+		complete(j, e, out);
+		return IR_JOIN_READY;
+	}
+	if (len > j->max_bytes - j->st.bytes)
+		return refuse(j, buf, -ENOSPC);
+	blk_put(e->buf, e->k, branch, buf, len);
+	e->have++;
+	e->bytes += len;
+	j->st.bytes += len;
+	return IR_JOIN_PENDING;
+}
+
+/* The first branch of a request. */
+static int add_new(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch, void *buf,
+		   size_t len, uint64_t deadline_ns, struct ir_join_ready *out)
+{
+	bool ready = k == 1;
+	if (!ready && (j->st.pending >= j->max_pending || len > j->max_bytes - j->st.bytes))
+		return refuse(j, buf, -ENOSPC);
+	if (!table_reserve(j) || !heap_reserve(ready ? &j->done : &j->pend))
+		return refuse(j, buf, -ENOMEM);
+	struct jent *e = calloc(1, sizeof(*e));
+	void **blk = blk_new(k);
+	if (!e || !blk) {
+		free(blk);
+		free(e);
+		return refuse(j, buf, -ENOMEM);
+	}
+	e->req = req;
+	e->deadline = deadline_ns;
+	e->k = k;
+	e->have = 1;
+	e->buf = blk;
+	blk_put(blk, k, branch, buf, len);
+	table_put(j, e);
+	if (ready) {
+		complete(j, e, out);
+		return IR_JOIN_READY;
+	}
+	e->bytes = len;
+	heap_push(&j->pend, e);
+	j->st.pending++;
+	j->st.bytes += len;
+	return IR_JOIN_PENDING;
+}
+
+int ir_join_add(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch, void *buf, size_t len,
+		uint64_t deadline_ns, struct ir_join_ready *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (k == 0 || k > IR_JOIN_MAX_K || branch >= k || (!buf && len))
+		return refuse(j, buf, -EINVAL);
+	struct jent *e = lookup(j, req);
+	if (e && e->k != k)
+		return refuse(j, buf, -EINVAL);
+	if (e)
+		return add_known(j, e, branch, buf, len, out);
+	return add_new(j, req, k, branch, buf, len, deadline_ns, out);
+}
+
+void ir_join_ready_free(struct ir_join_ready *r)
+{
+	blk_free(r->buf, r->k);
+	memset(r, 0, sizeof(*r));
+}
+
+size_t ir_join_expire(struct ir_join *j, uint64_t now_ns, ir_join_expire_cb cb, void *arg)
+{
+	size_t n = 0;
+	struct jent *e;
+	while ((e = heap_top(&j->pend)) && e->deadline <= now_ns) {
+		uint64_t req = e->req;
+		uint32_t have = e->have, k = e->k;
+		j->st.pending--;
+		j->st.bytes -= e->bytes;
+		j->st.expired++;
+		forget(j, e, &j->pend);
+		n++;
+		if (cb)
+			cb(arg, req, have, k);
+	}
+	while ((e = heap_top(&j->done)) && e->deadline <= now_ns)
+		forget_done(j, e);
+	return n;
+}
+
+uint64_t ir_join_next_deadline(const struct ir_join *j)
+{
+	const struct jent *e = heap_top(&j->pend);
+	if (!e)
+		return 0;
+	return e->deadline ? e->deadline : 1;
+}
+
+void ir_join_stats(const struct ir_join *j, struct ir_join_stats *s)
+{
+	*s = j->st;
+}
+
+int ir_join_new(struct ir_join **jp, size_t max_pending, size_t max_bytes)
+{
+	*jp = NULL;
+	if (!max_pending || !max_bytes || max_pending > SIZE_MAX / 64 / DONE_PER_PENDING)
+		return -EINVAL;
+	struct ir_join *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->slot = calloc(TABLE_MIN, sizeof(*j->slot));
+	if (!j->slot) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->mask = TABLE_MIN - 1;
+	j->max_pending = max_pending;
+	j->max_bytes = max_bytes;
+	j->max_done = max_pending * DONE_PER_PENDING;
+	*jp = j;
+	return 0;
+}
+
+void ir_join_free(struct ir_join *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i <= j->mask; i++) {
+		struct jent *e = j->slot[i];
+		if (!e)
+			continue;
+		blk_free(e->buf, e->k);
+		free(e);
+	}
+	free(j->slot);
+	free(j->pend.v);
+	free(j->done.v);
+	free(j);
+}
