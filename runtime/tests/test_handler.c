@@ -38,15 +38,17 @@ END_TEST
 START_TEST(sink_and_growth)
 {
 	struct ir_out *o = ir_out_new(NULL, 0, 0, NULL, NULL);
-	char *want = malloc(1 << 20);
-	for (size_t i = 0; i < (1u << 20); i++) {
+	size_t n = test_light() ? 1u << 16 : 1u << 20, failed = 0;
+	char *want = malloc(n);
+	for (size_t i = 0; i < n; i++) { /* one write per byte: growth by doubling */
 		want[i] = (char)('a' + i % 26);
-		ck_assert_int_eq(ir_out_write(o, &want[i], 1), 0);
+		failed += ir_out_write(o, &want[i], 1) != 0;
 	}
+	ck_assert_uint_eq(failed, 0);
 	const void *p;
 	size_t len;
 	ir_out_get(o, 0, &p, &len);
-	ck_assert_uint_eq(len, 1u << 20);
+	ck_assert_uint_eq(len, n);
 	ck_assert_mem_eq(p, want, len);
 	ck_assert_int_eq(ir_out_write_to(o, "b", "x", 1), -ENOENT); /* a sink has no edges */
 	free(want);

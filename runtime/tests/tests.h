@@ -27,6 +27,7 @@ Suite *ccclient_suite(void);
 Suite *handler_suite(void);
 Suite *join_suite(void);
 Suite *route_suite(void);
+Suite *pool_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);
