@@ -1510,6 +1510,12 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 			wd_proxy_exit_status(&wd, how, sizeof(how));
 			snprintf(err, errlen, "fprocess exited (%s): exiting, as of-watchdog does",
 				 how);
+			/* A response the function sent before it exited still
+			 * reaches its client: up to 1 s for requests in flight
+			 * (the upstream is gone, so they end quickly). */
+			uint64_t grace = wd_now_ns() + 1000000000ull;
+			while (atomic_load(&wd.active) > 0 && wd_now_ns() < grace)
+				sleep_ns(5 * 1000000ull);
 			rc = -ECHILD;
 			goto out_stop_http;
 		}

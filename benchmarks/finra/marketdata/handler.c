@@ -1,0 +1,16 @@
+/* handler.c - the c-func handler of FINRA function "marketdata" (functions/marketdata.c).
+ * Includes the shared sources, so the build needs benchmarks/finra/ around
+ * this folder (README.md, "Building"). */
+#include <iroute/handler.h>
+
+#include "../common.c"
+#include "../functions/marketdata.c"
+
+int handle(void *state, const struct ir_req *req, const struct ir_in *in, size_t nin,
+	   struct ir_out *out);
+
+int handle(void *state, const struct ir_req *req, const struct ir_in *in, size_t nin,
+	   struct ir_out *out)
+{
+	return finra_marketdata_handle(state, req, in, nin, out);
+}
