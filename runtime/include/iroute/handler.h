@@ -51,7 +51,7 @@
  *     later writes fail with -EALREADY.
  *   - Writes return 0, -ENOENT for a name that is not a successor,
  *     -EALREADY after ir_out_emit(), -E2BIG or -ENOMEM.
- *   - An output over the instance's limit (IROUTE_MAX_OUTPUT_BYTES, 64 MiB)
+ *   - An output over the instance's limit (ir_out_new()'s max, 64 MiB by default)
  *     fails the write with -E2BIG; the request then fails with 413 unless
  *     the handler recovers.
  */
