@@ -1,0 +1,507 @@
+/* outbox.c - unacknowledged outputs (see outbox.h for the design).
+ *
+ * Layout.  Every output is one struct oent, found through the hash table
+ * `slot`, and held in the request-deadline heap (`dl`) for its whole life
+ * and in the ACK-deadline heap (`ack`) until ir_outbox_due() finds it past
+ * its request deadline (it is then only waiting for ir_outbox_expire(), and
+ * leaves `ack` for good unless resent).  An entry keeps its index in each
+ * heap in pos[]; NOPOS means "not in that heap".  Both heaps order by
+ * (time, key), so equal times come out in one fixed order.
+ *
+ * An add reserves everything it may need (table slot, room in both heaps)
+ * before changing anything, so a failed allocation leaves the outbox as it
+ * was; both heaps then have room for every entry, so putting an entry back
+ * into `ack` never allocates.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outbox.h"
+
+#define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
+#define NOPOS SIZE_MAX
+#define H_ACK 0
+#define H_DL 1
+
+struct oent {
+	uint64_t req;
+	uint16_t fn, branch;
+	uint32_t attempts;
+	uint64_t t[2]; /* [H_ACK] ACK deadline, [H_DL] request deadline */
+	size_t pos[2]; /* index in each heap, or NOPOS */
+	void *payload;
+	size_t len;
+	char *tried[]; /* max_attempts slots, attempts of them used */
+};
+
+struct heap {
+	struct oent **v;
+	size_t n, cap;
+	int w; /* H_ACK or H_DL: which of t[]/pos[] it uses */
+};
+
+struct ir_outbox {
+	struct oent **slot; /* open addressing, NULL = free */
+	size_t mask, used;
+	struct heap h[2];
+	size_t max_entries, max_bytes;
+	uint64_t ack_timeout_ns;
+	uint32_t max_attempts;
+	struct ir_outbox_stats st;
+};
+
+/* ---- keys ---- */
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t key_hash(uint64_t req, uint16_t fn, uint16_t branch)
+{
+	uint64_t sub = ((uint64_t)fn << 16) | branch;
+	return mix(req ^ mix(sub + 0x9e3779b97f4a7c15ull));
+}
+
+static bool key_eq(const struct oent *e, uint64_t req, uint16_t fn, uint16_t branch)
+{
+	return e->req == req && e->fn == fn && e->branch == branch;
+}
+
+/* (time, req, fn, branch) order in heap @w. */
+static bool before(const struct oent *a, const struct oent *b, int w)
+{
+	if (a->t[w] != b->t[w])
+		return a->t[w] < b->t[w];
+	if (a->req != b->req)
+		return a->req < b->req;
+	if (a->fn != b->fn)
+		return a->fn < b->fn;
+	return a->branch < b->branch;
+}
+
+/* ---- min-heaps ---- */
+
+static bool heap_reserve(struct heap *h, size_t need)
+{
+	if (need <= h->cap)
+		return true;
+	size_t cap = h->cap ? h->cap * 2 : 64;
+	struct oent **v = realloc(h->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	h->v = v;
+	h->cap = cap;
+	return true;
+}
+
+static void heap_set(struct heap *h, size_t i, struct oent *e)
+{
+	h->v[i] = e;
+	e->pos[h->w] = i;
+}
+
+static void sift_up(struct heap *h, size_t i)
+{
+	struct oent *e = h->v[i];
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!before(e, h->v[up], h->w))
+			break;
+		heap_set(h, i, h->v[up]);
+		i = up;
+	}
+	heap_set(h, i, e);
+}
+
+static void sift_down(struct heap *h, size_t i)
+{
+	struct oent *e = h->v[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && before(h->v[c + 1], h->v[c], h->w))
+			c++;
+		if (!before(h->v[c], e, h->w))
+			break;
+		heap_set(h, i, h->v[c]);
+		i = c;
+	}
+	heap_set(h, i, e);
+}
+
+/* Room reserved. */
+static void heap_push(struct heap *h, struct oent *e)
+{
+	heap_set(h, h->n++, e);
+	sift_up(h, h->n - 1);
+}
+
+static void heap_del(struct heap *h, struct oent *e)
+{
+	size_t i = e->pos[h->w];
+	struct oent *last = h->v[--h->n];
+	e->pos[h->w] = NOPOS;
+	if (i == h->n)
+		return;
+	heap_set(h, i, last);
+	sift_up(h, i);
+	sift_down(h, last->pos[h->w]);
+}
+
+static struct oent *heap_top(const struct heap *h)
+{
+	return h->n ? h->v[0] : NULL;
+}
+
+/* ---- the table ---- */
+
+static size_t home(const struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch)
+{
+	return (size_t)key_hash(req, fn, branch) & o->mask;
+}
+
+static size_t home_of(const struct ir_outbox *o, const struct oent *e)
+{
+	return home(o, e->req, e->fn, e->branch);
+}
+
+static struct oent *lookup(const struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch)
+{
+	for (size_t i = home(o, req, fn, branch);; i = (i + 1) & o->mask) {
+		struct oent *e = o->slot[i];
+		if (!e || key_eq(e, req, fn, branch))
+			return e;
+	}
+}
+
+/* Room reserved by table_reserve(); @e's key is not in the table. */
+static void table_put(struct ir_outbox *o, struct oent *e)
+{
+	size_t i = home_of(o, e);
+	while (o->slot[i])
+		i = (i + 1) & o->mask;
+	o->slot[i] = e;
+	o->used++;
+}
+
+/* Backward-shift deletion: no tombstones, probes stay short. */
+static void table_del(struct ir_outbox *o, const struct oent *e)
+{
+	size_t i = home_of(o, e);
+	while (o->slot[i] != e)
+		i = (i + 1) & o->mask;
+	for (size_t n = (i + 1) & o->mask; o->slot[n]; n = (n + 1) & o->mask) {
+		size_t h = home_of(o, o->slot[n]);
+		/* slot[n] may move to the hole at i unless its home lies in (i, n] */
+		bool stays = i <= n ? (i < h && h <= n) : (i < h || h <= n);
+		if (stays)
+			continue;
+		o->slot[i] = o->slot[n];
+		i = n;
+	}
+	o->slot[i] = NULL;
+	o->used--;
+}
+
+static bool table_reserve(struct ir_outbox *o)
+{
+	size_t cap = o->mask + 1;
+	if ((o->used + 1) * 2 <= cap)
+		return true;
+	struct oent **old = o->slot;
+	struct oent **slot = calloc(cap * 2, sizeof(*slot));
+	if (!slot)
+		return false;
+	o->slot = slot;
+	o->mask = cap * 2 - 1;
+	o->used = 0;
+	for (size_t i = 0; i < cap; i++)
+		if (old[i])
+			table_put(o, old[i]);
+	free(old);
+	return true;
+}
+
+/* ---- entries ---- */
+
+static bool id_ok(const char *id)
+{
+	return id && id[0] && strnlen(id, IR_OUTBOX_ID_MAX) < IR_OUTBOX_ID_MAX;
+}
+
+static void ent_free(struct oent *e)
+{
+	for (uint32_t i = 0; i < e->attempts; i++)
+		free(e->tried[i]);
+	free(e->payload);
+	free(e);
+}
+
+/* Out of the table and both heaps, counters down, memory freed. */
+static void forget(struct ir_outbox *o, struct oent *e)
+{
+	if (e->pos[H_ACK] != NOPOS)
+		heap_del(&o->h[H_ACK], e);
+	heap_del(&o->h[H_DL], e);
+	table_del(o, e);
+	o->st.entries--;
+	o->st.bytes -= e->len;
+	ent_free(e);
+}
+
+/* A new ACK deadline @t; (back) into the ACK heap, which has room. */
+static void set_ack(struct ir_outbox *o, struct oent *e, uint64_t t)
+{
+	struct heap *h = &o->h[H_ACK];
+	e->t[H_ACK] = t;
+	if (e->pos[H_ACK] == NOPOS) {
+		heap_push(h, e);
+		return;
+	}
+	sift_up(h, e->pos[H_ACK]);
+	sift_down(h, e->pos[H_ACK]);
+}
+
+static void mark_failed(struct ir_outbox *o, struct oent *e, uint64_t now_ns)
+{
+	if (e->t[H_ACK] > now_ns)
+		set_ack(o, e, now_ns);
+}
+
+static uint64_t ack_at(const struct ir_outbox *o, uint64_t now_ns)
+{
+	return now_ns > UINT64_MAX - o->ack_timeout_ns ? UINT64_MAX : now_ns + o->ack_timeout_ns;
+}
+
+static int refuse(struct ir_outbox *o, void *payload, int err)
+{
+	free(payload);
+	o->st.refused++;
+	return err;
+}
+
+static struct oent *ent_new(const struct ir_outbox *o, const char *instance_id)
+{
+	struct oent *e = calloc(1, sizeof(*e) + o->max_attempts * sizeof(e->tried[0]));
+	if (!e)
+		return NULL;
+	e->tried[0] = strdup(instance_id);
+	if (!e->tried[0]) {
+		free(e);
+		return NULL;
+	}
+	e->attempts = 1;
+	e->pos[H_ACK] = e->pos[H_DL] = NOPOS;
+	return e;
+}
+
+int ir_outbox_add(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch, void *payload,
+		  size_t len, uint64_t deadline_ns, const char *instance_id, uint64_t now_ns)
+{
+	if ((!payload && len) || !id_ok(instance_id))
+		return refuse(o, payload, -EINVAL);
+	if (lookup(o, req, fn, branch))
+		return refuse(o, payload, -EEXIST);
+	if (o->st.entries >= o->max_entries || len > o->max_bytes - o->st.bytes)
+		return refuse(o, payload, -ENOSPC);
+	size_t need = o->st.entries + 1;
+	if (!table_reserve(o) || !heap_reserve(&o->h[H_ACK], need) ||
+	    !heap_reserve(&o->h[H_DL], need))
+		return refuse(o, payload, -ENOMEM);
+	struct oent *e = ent_new(o, instance_id);
+	if (!e)
+		return refuse(o, payload, -ENOMEM);
+	e->req = req;
+	e->fn = fn;
+	e->branch = branch;
+	e->payload = payload;
+	e->len = len;
+	e->t[H_ACK] = ack_at(o, now_ns);
+	e->t[H_DL] = deadline_ns;
+	table_put(o, e);
+	heap_push(&o->h[H_ACK], e);
+	heap_push(&o->h[H_DL], e);
+	o->st.entries++;
+	o->st.bytes += len;
+	return 0;
+}
+
+int ir_outbox_ack(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch)
+{
+	struct oent *e = lookup(o, req, fn, branch);
+	if (!e)
+		return -ENOENT;
+	forget(o, e);
+	o->st.acked++;
+	return 0;
+}
+
+int ir_outbox_failed(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch,
+		     uint64_t now_ns)
+{
+	struct oent *e = lookup(o, req, fn, branch);
+	if (!e)
+		return -ENOENT;
+	mark_failed(o, e, now_ns);
+	return 0;
+}
+
+size_t ir_outbox_peer_lost(struct ir_outbox *o, const char *instance_id, uint64_t now_ns)
+{
+	size_t n = 0;
+	if (!instance_id)
+		return 0;
+	for (size_t i = 0; i <= o->mask; i++) {
+		struct oent *e = o->slot[i];
+		if (!e || e->t[H_DL] <= now_ns || strcmp(e->tried[e->attempts - 1], instance_id))
+			continue;
+		mark_failed(o, e, now_ns);
+		n++;
+	}
+	return n;
+}
+
+static void fill_item(const struct ir_outbox *o, const struct oent *e, struct ir_outbox_item *it)
+{
+	it->req = e->req;
+	it->fn = e->fn;
+	it->branch = e->branch;
+	it->attempts = e->attempts;
+	it->exhausted = e->attempts >= o->max_attempts;
+	it->payload = e->payload;
+	it->len = e->len;
+	it->deadline_ns = e->t[H_DL];
+	it->tried = (const char *const *)e->tried;
+	it->ntried = e->attempts;
+}
+
+/* Pops the due outputs off the ACK heap in order, then puts them back:
+ * they stay due until resent or given up.  Outputs past their request
+ * deadline leave the heap for good (only expiry is left for them). */
+size_t ir_outbox_due(struct ir_outbox *o, uint64_t now_ns, struct ir_outbox_item *items, size_t max)
+{
+	struct heap *h = &o->h[H_ACK];
+	struct oent *e;
+	size_t n = 0;
+	while (n < max && (e = heap_top(h)) && e->t[H_ACK] <= now_ns) {
+		heap_del(h, e);
+		if (e->t[H_DL] <= now_ns)
+			continue;
+		fill_item(o, e, &items[n++]);
+	}
+	for (size_t i = 0; i < n; i++)
+		heap_push(h, lookup(o, items[i].req, items[i].fn, items[i].branch));
+	return n;
+}
+
+int ir_outbox_resent(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch,
+		     const char *instance_id, uint64_t now_ns)
+{
+	struct oent *e = lookup(o, req, fn, branch);
+	if (!e)
+		return -ENOENT;
+	if (!id_ok(instance_id))
+		return -EINVAL;
+	if (e->attempts >= o->max_attempts)
+		return -ENOSPC;
+	char *id = strdup(instance_id);
+	if (!id)
+		return -ENOMEM;
+	e->tried[e->attempts++] = id;
+	set_ack(o, e, ack_at(o, now_ns));
+	o->st.resent++;
+	return 0;
+}
+
+int ir_outbox_give_up(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch,
+		      uint64_t *deadline_ns)
+{
+	struct oent *e = lookup(o, req, fn, branch);
+	if (!e)
+		return -ENOENT;
+	if (deadline_ns)
+		*deadline_ns = e->t[H_DL];
+	forget(o, e);
+	o->st.gave_up++;
+	return 0;
+}
+
+size_t ir_outbox_expire(struct ir_outbox *o, uint64_t now_ns, ir_outbox_expire_cb cb, void *arg)
+{
+	size_t n = 0;
+	struct oent *e;
+	while ((e = heap_top(&o->h[H_DL])) && e->t[H_DL] <= now_ns) {
+		uint64_t req = e->req;
+		uint16_t fn = e->fn, branch = e->branch;
+		uint32_t attempts = e->attempts;
+		forget(o, e);
+		o->st.expired++;
+		n++;
+		if (cb)
+			cb(arg, req, fn, branch, attempts);
+	}
+	return n;
+}
+
+uint64_t ir_outbox_next_wakeup(const struct ir_outbox *o)
+{
+	const struct oent *a = heap_top(&o->h[H_ACK]), *d = heap_top(&o->h[H_DL]);
+	if (!d)
+		return 0;
+	uint64_t t = d->t[H_DL];
+	if (a && a->t[H_ACK] < t)
+		t = a->t[H_ACK];
+	return t ? t : 1;
+}
+
+void ir_outbox_stats(const struct ir_outbox *o, struct ir_outbox_stats *s)
+{
+	*s = o->st;
+}
+
+int ir_outbox_new(struct ir_outbox **op, size_t max_entries, size_t max_bytes,
+		  uint32_t ack_timeout_ms, uint32_t max_attempts)
+{
+	*op = NULL;
+	if (!max_entries || !max_bytes || !ack_timeout_ms || !max_attempts ||
+	    max_attempts > IR_OUTBOX_MAX_ATTEMPTS || max_entries > SIZE_MAX / 64)
+		return -EINVAL;
+	struct ir_outbox *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->slot = calloc(TABLE_MIN, sizeof(*o->slot));
+	if (!o->slot) {
+		free(o);
+		return -ENOMEM;
+	}
+	o->mask = TABLE_MIN - 1;
+	o->h[H_ACK].w = H_ACK;
+	o->h[H_DL].w = H_DL;
+	o->max_entries = max_entries;
+	o->max_bytes = max_bytes;
+	o->ack_timeout_ns = (uint64_t)ack_timeout_ms * 1000000u;
+	o->max_attempts = max_attempts;
+	*op = o;
+	return 0;
+}
+
+void ir_outbox_free(struct ir_outbox *o)
+{
+	if (!o)
+		return;
+	for (size_t i = 0; i <= o->mask; i++)
+		if (o->slot[i])
+			ent_free(o->slot[i]);
+	free(o->slot);
+	free(o->h[H_ACK].v);
+	free(o->h[H_DL].v);
+	free(o);
+}
