@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "join.h"
 
 #define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
@@ -34,15 +35,10 @@ struct jent {
 	void **buf; /* pending: the branch block; done: NULL */
 };
 
-struct heap {
-	struct jent **v;
-	size_t n, cap;
-};
-
 struct ir_join {
 	struct jent **slot; /* open addressing, NULL = free */
 	size_t mask, used;
-	struct heap pend, done;
+	struct ir_heap pend, done;
 	size_t max_pending, max_bytes, max_done;
 	struct ir_join_stats st;
 };
@@ -86,78 +82,18 @@ static void blk_free(void **buf, uint32_t k)
 	free(buf);
 }
 
-/* ---- min-heaps on deadline ---- */
+/* ---- deadline order (heap.h) ---- */
 
-static bool heap_reserve(struct heap *h)
+static bool jent_before(const void *a, const void *b, const void *ctx)
 {
-	if (h->n < h->cap)
-		return true;
-	size_t cap = h->cap ? h->cap * 2 : 64;
-	struct jent **v = realloc(h->v, cap * sizeof(*v));
-	if (!v)
-		return false;
-	h->v = v;
-	h->cap = cap;
-	return true;
+	(void)ctx;
+	return ((const struct jent *)a)->deadline < ((const struct jent *)b)->deadline;
 }
 
-static void heap_set(struct heap *h, size_t i, struct jent *e)
+static size_t *jent_pos(void *e, const void *ctx)
 {
-	h->v[i] = e;
-	e->pos = i;
-}
-
-static void sift_up(struct heap *h, size_t i)
-{
-	struct jent *e = h->v[i];
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (h->v[up]->deadline <= e->deadline)
-			break;
-		heap_set(h, i, h->v[up]);
-		i = up;
-	}
-	heap_set(h, i, e);
-}
-
-static void sift_down(struct heap *h, size_t i)
-{
-	struct jent *e = h->v[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->v[c + 1]->deadline < h->v[c]->deadline)
-			c++;
-		if (e->deadline <= h->v[c]->deadline)
-			break;
-		heap_set(h, i, h->v[c]);
-		i = c;
-	}
-	heap_set(h, i, e);
-}
-
-/* Room reserved by heap_reserve(). */
-static void heap_push(struct heap *h, struct jent *e)
-{
-	heap_set(h, h->n++, e);
-	sift_up(h, h->n - 1);
-}
-
-static void heap_del(struct heap *h, struct jent *e)
-{
-	size_t i = e->pos;
-	struct jent *last = h->v[--h->n];
-	if (i == h->n)
-		return;
-	heap_set(h, i, last);
-	sift_up(h, i);
-	sift_down(h, last->pos);
-}
-
-static struct jent *heap_top(const struct heap *h)
-{
-	return h->n ? h->v[0] : NULL;
+	(void)ctx;
+	return &((struct jent *)e)->pos;
 }
 
 /* ---- the table ---- */
@@ -241,9 +177,9 @@ static bool table_reserve(struct ir_join *j)
 /* ---- requests ---- */
 
 /* Out of the table and its heap, buffers freed. */
-static void forget(struct ir_join *j, struct jent *e, struct heap *h)
+static void forget(struct ir_join *j, struct jent *e, struct ir_heap *h)
 {
-	heap_del(h, e);
+	ir_heap_del(h, e);
 	table_del(j, e->req);
 	blk_free(e->buf, e->k);
 	free(e);
@@ -261,7 +197,7 @@ static void forget_done(struct ir_join *j, struct jent *e)
 static void complete(struct ir_join *j, struct jent *e, struct ir_join_ready *out)
 {
 	if (j->st.done >= j->max_done) {
-		forget_done(j, heap_top(&j->done));
+		forget_done(j, ir_heap_top(&j->done));
 		j->st.evicted++;
 	}
 	out->req = e->req;
@@ -270,7 +206,7 @@ static void complete(struct ir_join *j, struct jent *e, struct ir_join_ready *ou
 	out->len = blk_len(e->buf, e->k);
 	e->buf = NULL;
 	e->bytes = 0;
-	heap_push(&j->done, e);
+	ir_heap_push(&j->done, e);
 	j->st.done++;
 	j->st.ready++;
 }
@@ -296,11 +232,11 @@ static int add_known(struct ir_join *j, struct jent *e, uint32_t branch, void *b
 	if (!e->buf || blk_has(e->buf, e->k, branch))
 		return drop_dup(j, buf);
 	if (e->have + 1 == e->k) {
-		if (!heap_reserve(&j->done))
+		if (!ir_heap_reserve(&j->done, j->done.n + 1))
 			return refuse(j, buf, -ENOMEM);
 		blk_put(e->buf, e->k, branch, buf, len);
 		e->have++;
-		heap_del(&j->pend, e);
+		ir_heap_del(&j->pend, e);
 		j->st.pending--;
 		j->st.bytes -= e->bytes;
 		complete(j, e, out);
@@ -322,7 +258,8 @@ static int add_new(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch,
 	bool ready = k == 1;
 	if (!ready && (j->st.pending >= j->max_pending || len > j->max_bytes - j->st.bytes))
 		return refuse(j, buf, -ENOSPC);
-	if (!table_reserve(j) || !heap_reserve(ready ? &j->done : &j->pend))
+	struct ir_heap *h = ready ? &j->done : &j->pend;
+	if (!table_reserve(j) || !ir_heap_reserve(h, h->n + 1))
 		return refuse(j, buf, -ENOMEM);
 	struct jent *e = calloc(1, sizeof(*e));
 	void **blk = blk_new(k);
@@ -343,7 +280,7 @@ static int add_new(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch,
 		return IR_JOIN_READY;
 	}
 	e->bytes = len;
-	heap_push(&j->pend, e);
+	ir_heap_push(&j->pend, e);
 	j->st.pending++;
 	j->st.bytes += len;
 	return IR_JOIN_PENDING;
@@ -373,7 +310,7 @@ size_t ir_join_expire(struct ir_join *j, uint64_t now_ns, ir_join_expire_cb cb, 
 {
 	size_t n = 0;
 	struct jent *e;
-	while ((e = heap_top(&j->pend)) && e->deadline <= now_ns) {
+	while ((e = ir_heap_top(&j->pend)) && e->deadline <= now_ns) {
 		uint64_t req = e->req;
 		uint32_t have = e->have, k = e->k;
 		j->st.pending--;
@@ -384,14 +321,14 @@ size_t ir_join_expire(struct ir_join *j, uint64_t now_ns, ir_join_expire_cb cb, 
 		if (cb)
 			cb(arg, req, have, k);
 	}
-	while ((e = heap_top(&j->done)) && e->deadline <= now_ns)
+	while ((e = ir_heap_top(&j->done)) && e->deadline <= now_ns)
 		forget_done(j, e);
 	return n;
 }
 
 uint64_t ir_join_next_deadline(const struct ir_join *j)
 {
-	const struct jent *e = heap_top(&j->pend);
+	const struct jent *e = ir_heap_top(&j->pend);
 	if (!e)
 		return 0;
 	return e->deadline ? e->deadline : 1;
@@ -416,6 +353,7 @@ int ir_join_new(struct ir_join **jp, size_t max_pending, size_t max_bytes)
 		return -ENOMEM;
 	}
 	j->mask = TABLE_MIN - 1;
+	j->pend = j->done = (struct ir_heap){.less = jent_before, .pos = jent_pos};
 	j->max_pending = max_pending;
 	j->max_bytes = max_bytes;
 	j->max_done = max_pending * DONE_PER_PENDING;
@@ -435,7 +373,7 @@ void ir_join_free(struct ir_join *j)
 		free(e);
 	}
 	free(j->slot);
-	free(j->pend.v);
-	free(j->done.v);
+	ir_heap_release(&j->pend);
+	ir_heap_release(&j->done);
 	free(j);
 }

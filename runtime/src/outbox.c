@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "outbox.h"
 
 #define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
@@ -35,16 +36,10 @@ struct oent {
 	char *tried[]; /* max_attempts slots, attempts of them used */
 };
 
-struct heap {
-	struct oent **v;
-	size_t n, cap;
-	int w; /* H_ACK or H_DL: which of t[]/pos[] it uses */
-};
-
 struct ir_outbox {
 	struct oent **slot; /* open addressing, NULL = free */
 	size_t mask, used;
-	struct heap h[2];
+	struct ir_heap h[2];
 	size_t max_entries, max_bytes;
 	uint64_t ack_timeout_ns;
 	uint32_t max_attempts;
@@ -86,79 +81,24 @@ static bool before(const struct oent *a, const struct oent *b, int w)
 	return a->branch < b->branch;
 }
 
-/* ---- min-heaps ---- */
+/* ---- the two orders (heap.h) ---- */
 
-static bool heap_reserve(struct heap *h, size_t need)
+static const int W_ACK = H_ACK, W_DL = H_DL; /* a heap's ctx: which of t[]/pos[] */
+
+static bool oent_before(const void *a, const void *b, const void *ctx)
 {
-	if (need <= h->cap)
-		return true;
-	size_t cap = h->cap ? h->cap * 2 : 64;
-	struct oent **v = realloc(h->v, cap * sizeof(*v));
-	if (!v)
-		return false;
-	h->v = v;
-	h->cap = cap;
-	return true;
+	return before(a, b, *(const int *)ctx);
 }
 
-static void heap_set(struct heap *h, size_t i, struct oent *e)
+static size_t *oent_pos(void *e, const void *ctx)
 {
-	h->v[i] = e;
-	e->pos[h->w] = i;
+	return &((struct oent *)e)->pos[*(const int *)ctx];
 }
 
-static void sift_up(struct heap *h, size_t i)
+static void heap_del(struct ir_heap *h, struct oent *e)
 {
-	struct oent *e = h->v[i];
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (!before(e, h->v[up], h->w))
-			break;
-		heap_set(h, i, h->v[up]);
-		i = up;
-	}
-	heap_set(h, i, e);
-}
-
-static void sift_down(struct heap *h, size_t i)
-{
-	struct oent *e = h->v[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && before(h->v[c + 1], h->v[c], h->w))
-			c++;
-		if (!before(h->v[c], e, h->w))
-			break;
-		heap_set(h, i, h->v[c]);
-		i = c;
-	}
-	heap_set(h, i, e);
-}
-
-/* Room reserved. */
-static void heap_push(struct heap *h, struct oent *e)
-{
-	heap_set(h, h->n++, e);
-	sift_up(h, h->n - 1);
-}
-
-static void heap_del(struct heap *h, struct oent *e)
-{
-	size_t i = e->pos[h->w];
-	struct oent *last = h->v[--h->n];
-	e->pos[h->w] = NOPOS;
-	if (i == h->n)
-		return;
-	heap_set(h, i, last);
-	sift_up(h, i);
-	sift_down(h, last->pos[h->w]);
-}
-
-static struct oent *heap_top(const struct heap *h)
-{
-	return h->n ? h->v[0] : NULL;
+	ir_heap_del(h, e);
+	*oent_pos(e, h->ctx) = NOPOS;
 }
 
 /* ---- the table ---- */
@@ -260,14 +200,13 @@ static void forget(struct ir_outbox *o, struct oent *e)
 /* A new ACK deadline @t; (back) into the ACK heap, which has room. */
 static void set_ack(struct ir_outbox *o, struct oent *e, uint64_t t)
 {
-	struct heap *h = &o->h[H_ACK];
+	struct ir_heap *h = &o->h[H_ACK];
 	e->t[H_ACK] = t;
 	if (e->pos[H_ACK] == NOPOS) {
-		heap_push(h, e);
+		ir_heap_push(h, e);
 		return;
 	}
-	sift_up(h, e->pos[H_ACK]);
-	sift_down(h, e->pos[H_ACK]);
+	ir_heap_fix(h, e);
 }
 
 static void mark_failed(struct ir_outbox *o, struct oent *e, uint64_t now_ns)
@@ -313,8 +252,8 @@ int ir_outbox_add(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branc
 	if (o->st.entries >= o->max_entries || len > o->max_bytes - o->st.bytes)
 		return refuse(o, payload, -ENOSPC);
 	size_t need = o->st.entries + 1;
-	if (!table_reserve(o) || !heap_reserve(&o->h[H_ACK], need) ||
-	    !heap_reserve(&o->h[H_DL], need))
+	if (!table_reserve(o) || !ir_heap_reserve(&o->h[H_ACK], need) ||
+	    !ir_heap_reserve(&o->h[H_DL], need))
 		return refuse(o, payload, -ENOMEM);
 	struct oent *e = ent_new(o, instance_id);
 	if (!e)
@@ -327,8 +266,8 @@ int ir_outbox_add(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branc
 	e->t[H_ACK] = ack_at(o, now_ns);
 	e->t[H_DL] = deadline_ns;
 	table_put(o, e);
-	heap_push(&o->h[H_ACK], e);
-	heap_push(&o->h[H_DL], e);
+	ir_heap_push(&o->h[H_ACK], e);
+	ir_heap_push(&o->h[H_DL], e);
 	o->st.entries++;
 	o->st.bytes += len;
 	return 0;
@@ -388,17 +327,17 @@ static void fill_item(const struct ir_outbox *o, const struct oent *e, struct ir
  * deadline leave the heap for good (only expiry is left for them). */
 size_t ir_outbox_due(struct ir_outbox *o, uint64_t now_ns, struct ir_outbox_item *items, size_t max)
 {
-	struct heap *h = &o->h[H_ACK];
+	struct ir_heap *h = &o->h[H_ACK];
 	struct oent *e;
 	size_t n = 0;
-	while (n < max && (e = heap_top(h)) && e->t[H_ACK] <= now_ns) {
+	while (n < max && (e = ir_heap_top(h)) && e->t[H_ACK] <= now_ns) {
 		heap_del(h, e);
 		if (e->t[H_DL] <= now_ns)
 			continue;
 		fill_item(o, e, &items[n++]);
 	}
 	for (size_t i = 0; i < n; i++)
-		heap_push(h, lookup(o, items[i].req, items[i].fn, items[i].branch));
+		ir_heap_push(h, lookup(o, items[i].req, items[i].fn, items[i].branch));
 	return n;
 }
 
@@ -438,7 +377,7 @@ size_t ir_outbox_expire(struct ir_outbox *o, uint64_t now_ns, ir_outbox_expire_c
 {
 	size_t n = 0;
 	struct oent *e;
-	while ((e = heap_top(&o->h[H_DL])) && e->t[H_DL] <= now_ns) {
+	while ((e = ir_heap_top(&o->h[H_DL])) && e->t[H_DL] <= now_ns) {
 		uint64_t req = e->req;
 		uint16_t fn = e->fn, branch = e->branch;
 		uint32_t attempts = e->attempts;
@@ -453,7 +392,7 @@ size_t ir_outbox_expire(struct ir_outbox *o, uint64_t now_ns, ir_outbox_expire_c
 
 uint64_t ir_outbox_next_wakeup(const struct ir_outbox *o)
 {
-	const struct oent *a = heap_top(&o->h[H_ACK]), *d = heap_top(&o->h[H_DL]);
+	const struct oent *a = ir_heap_top(&o->h[H_ACK]), *d = ir_heap_top(&o->h[H_DL]);
 	if (!d)
 		return 0;
 	uint64_t t = d->t[H_DL];
@@ -483,8 +422,8 @@ int ir_outbox_new(struct ir_outbox **op, size_t max_entries, size_t max_bytes,
 		return -ENOMEM;
 	}
 	o->mask = TABLE_MIN - 1;
-	o->h[H_ACK].w = H_ACK;
-	o->h[H_DL].w = H_DL;
+	o->h[H_ACK] = (struct ir_heap){.less = oent_before, .pos = oent_pos, .ctx = &W_ACK};
+	o->h[H_DL] = (struct ir_heap){.less = oent_before, .pos = oent_pos, .ctx = &W_DL};
 	o->max_entries = max_entries;
 	o->max_bytes = max_bytes;
 	o->ack_timeout_ns = (uint64_t)ack_timeout_ms * 1000000u;
@@ -501,7 +440,7 @@ void ir_outbox_free(struct ir_outbox *o)
 		if (o->slot[i])
 			ent_free(o->slot[i]);
 	free(o->slot);
-	free(o->h[H_ACK].v);
-	free(o->h[H_DL].v);
+	ir_heap_release(&o->h[H_ACK]);
+	ir_heap_release(&o->h[H_DL]);
 	free(o);
 }
