@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -179,8 +180,20 @@ static void cc_start(const char *name, bool zk)
 	snprintf(env_lock, sizeof(env_lock), "IROUTE_LOCK_FILE=%s/lock", dir);
 	snprintf(env_mirror, sizeof(env_mirror), "IROUTE_MIRROR_FILE=%s/%s.json", dir, name);
 	snprintf(env_zk, sizeof(env_zk), "IROUTE_ZK=%s", zk && zk_hosts ? zk_hosts : "");
+	/* Throwaway digest credentials for this run's own ZooKeeper, the same
+	 * for every phase (the first coordinator's ACL guards /iroute). */
+	static char env_wcred[64], env_rcred[64];
+	if (!env_wcred[0]) {
+		uint64_t rnd[2];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			die("getrandom");
+		snprintf(env_wcred, sizeof(env_wcred), "IROUTE_ZK_WRITER=cc:%016llx",
+			 (unsigned long long)rnd[0]);
+		snprintf(env_rcred, sizeof(env_rcred), "IROUTE_ZK_READER=fn:%016llx",
+			 (unsigned long long)rnd[1]);
+	}
 	char *env[] = {"IROUTE_TOKEN=" TOKEN, env_wf, env_port, env_mport, env_lock, env_mirror,
-		       env_zk, "IROUTE_ZK_WRITER=cc:bench-writer", "IROUTE_ZK_READER=fn:bench-reader",
+		       env_zk, env_wcred, env_rcred,
 		       "IROUTE_LEASE_MS=60000", "IROUTE_POLL_MS=20000", "exec_timeout=60s",
 		       "IROUTE_LOG_LEVEL=warn", "PATH=/usr/bin:/bin", NULL};
 	cc_pid = fork();

@@ -576,12 +576,17 @@ END_TEST
 
 static struct tzk zk;
 static char zk_env[96];
+/* A long lease: these tests count instances that never poll. */
+static const char *zk_extra[] = {zk_env, NULL /* writer */, NULL /* reader */,
+				 "IROUTE_ZK_SESSION_MS=4000", "IROUTE_LEASE_MS=60000", NULL};
 
 static void zk_setup(void)
 {
 	twd_setup();
 	ck_assert_int_eq(tzk_start(&zk), 0);
 	snprintf(zk_env, sizeof(zk_env), "IROUTE_ZK=%s", zk.hosts);
+	zk_extra[1] = tzk_writer_env();
+	zk_extra[2] = tzk_reader_env();
 }
 
 static void zk_teardown(void)
@@ -590,18 +595,11 @@ static void zk_teardown(void)
 	tzk_stop(&zk);
 }
 
-/* A long lease: these tests count instances that never poll. */
-static const char *const zk_extra[] = {zk_env,
-				       "IROUTE_ZK_WRITER=cc:writer-secret",
-				       "IROUTE_ZK_READER=fn:reader-secret",
-				       "IROUTE_ZK_SESSION_MS=4000",
-				       "IROUTE_LEASE_MS=60000",
-				       NULL};
 
 /* The mirror as an instance reads it: reader credential, read-only. */
 static int zk_read(struct ir_mirror_snap *s)
 {
-	struct ir_zk_opts o = {.hosts = zk.hosts, .cred = "fn:reader-secret", .op_timeout_ms = 3000};
+	struct ir_zk_opts o = {.hosts = zk.hosts, .cred = tzk_reader_cred(), .op_timeout_ms = 3000};
 	struct ir_mirror *m;
 	char err[256];
 	ck_assert_int_eq(ir_mirror_open_zk(&m, &o, "t", err, sizeof(err)), 0);
@@ -647,7 +645,7 @@ START_TEST(zk_mirror_read_back)
 	ck_assert(strstr(s.workflow, "\"name\":\"t\"") != NULL);
 	ir_mirror_snap_free(&s);
 	/* The reader cannot write. */
-	struct ir_zk_opts o = {.hosts = zk.hosts, .cred = "fn:reader-secret", .op_timeout_ms = 3000};
+	struct ir_zk_opts o = {.hosts = zk.hosts, .cred = tzk_reader_cred(), .op_timeout_ms = 3000};
 	struct ir_mirror *m;
 	char err[256];
 	ck_assert_int_eq(ir_mirror_open_zk(&m, &o, "t", err, sizeof(err)), 0);
@@ -716,8 +714,8 @@ START_TEST(zk_down_at_start_then_adopted)
 {
 	/* A mirror from an earlier coordinator: epoch 40, one instance of b. */
 	struct ir_zk_opts w = {.hosts = zk.hosts,
-			       .cred = "cc:writer-secret",
-			       .reader_cred = "fn:reader-secret",
+			       .cred = tzk_writer_cred(),
+			       .reader_cred = tzk_reader_cred(),
 			       .op_timeout_ms = 3000,
 			       .writer = true};
 	struct ir_mirror *m;
@@ -771,8 +769,8 @@ START_TEST(zk_stale_coordinator_does_not_overwrite)
 	ck_assert_uint_eq(zk_wait_epoch(e, 5000), e);
 	/* Another coordinator (same writer credential) writes epoch e + 50. */
 	struct ir_zk_opts w = {.hosts = zk.hosts,
-			       .cred = "cc:writer-secret",
-			       .reader_cred = "fn:reader-secret",
+			       .cred = tzk_writer_cred(),
+			       .reader_cred = tzk_reader_cred(),
 			       .op_timeout_ms = 3000,
 			       .writer = true};
 	struct ir_mirror *m;

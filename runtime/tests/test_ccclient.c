@@ -1298,8 +1298,7 @@ START_TEST(cc_fallback_zk)
 	ck_assert_int_eq(tzk_start(&zk), 0);
 	char zk_env[64];
 	snprintf(zk_env, sizeof(zk_env), "IROUTE_ZK=%s", zk.hosts);
-	const char *extra[] = {zk_env, "IROUTE_ZK_WRITER=cc:writer-secret",
-			       "IROUTE_ZK_READER=fn:reader-secret", NULL};
+	const char *extra[] = {zk_env, tzk_writer_env(), tzk_reader_env(), NULL};
 	cc_run(extra);
 	struct ir_ccc *b = client("b", "127.0.0.1:9101", NULL);
 	char idb[80];
@@ -1316,7 +1315,7 @@ START_TEST(cc_fallback_zk)
 	o.zk_reader_cred = "fn:wrong";
 	ck_assert_int_eq(ir_ccc_start(&a, &o, err, sizeof(err)), -EAGAIN);
 	ck_assert_msg(strstr(err, "the mirror neither"), "%s", err);
-	o.zk_reader_cred = "fn:reader-secret";
+	o.zk_reader_cred = tzk_reader_cred();
 	ck_assert_int_eq(ir_ccc_start(&a, &o, err, sizeof(err)), 0);
 	ck_assert(!ir_ccc_registered(a));
 	bool has = false;

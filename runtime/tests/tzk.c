@@ -1,4 +1,6 @@
 /* tzk.c - a standalone ZooKeeper server per test (see tzk.h). */
+#include <sys/random.h>
+
 #include "tzk.h"
 
 #include <errno.h>
@@ -346,4 +348,49 @@ bool tzk_log_has(const struct tzk *z, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+/* ---- throwaway credentials ---- */
+
+static char wcred[48], rcred[48], wenv[80], renv[80];
+
+static void creds_make(void)
+{
+	if (wcred[0])
+		return;
+	uint8_t b[32];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		abort();
+	char hex[2][33];
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 16; i++)
+			sprintf(hex[k] + 2 * i, "%02x", b[16 * k + i]);
+	snprintf(wcred, sizeof(wcred), "cc:%s", hex[0]);
+	snprintf(rcred, sizeof(rcred), "fn:%s", hex[1]);
+	snprintf(wenv, sizeof(wenv), "IROUTE_ZK_WRITER=%s", wcred);
+	snprintf(renv, sizeof(renv), "IROUTE_ZK_READER=%s", rcred);
+}
+
+const char *tzk_writer_cred(void)
+{
+	creds_make();
+	return wcred;
+}
+
+const char *tzk_reader_cred(void)
+{
+	creds_make();
+	return rcred;
+}
+
+const char *tzk_writer_env(void)
+{
+	creds_make();
+	return wenv;
+}
+
+const char *tzk_reader_env(void)
+{
+	creds_make();
+	return renv;
 }

@@ -57,6 +57,16 @@ void tzk_proxy_resume(struct tzk *z);
  * zeroed struct. */
 void tzk_stop(struct tzk *z);
 
+/* Throwaway digest credentials for a test's own ZooKeeper, "cc:<hex>"
+ * (writer) and "fn:<hex>" (reader), random per process (made on first
+ * use), and the environment lines that hand them to a coordinator
+ * ("IROUTE_ZK_WRITER=...", "IROUTE_ZK_READER=...").  Nothing secret is
+ * written in the sources. */
+const char *tzk_writer_cred(void);
+const char *tzk_reader_cred(void);
+const char *tzk_writer_env(void);
+const char *tzk_reader_env(void);
+
 /* Whether zk.log contains @needle (e.g. "Expiring session"). */
 bool tzk_log_has(const struct tzk *z, const char *needle);
 
