@@ -1,7 +1,7 @@
 /* join.c - the join collector and done set (see join.h for the design).
  *
  * Layout.  Every request known to the collector, pending or done, is one
- * struct jent, found through the hash table `slot` and held in exactly one
+ * struct jent, found through the hash table `tab` (otab.h) and held in exactly one
  * of the two heaps (`pend` or `done`), where it keeps its own index `pos`.
  * A pending request's branch slots are one block of k buffer pointers, then
  * k lengths, then a bitmap of the branches present; READY passes the block
@@ -19,8 +19,8 @@
 
 #include "heap.h"
 #include "join.h"
+#include "otab.h"
 
-#define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
 #define DONE_PER_PENDING 4u
 
 _Static_assert(sizeof(void *) % _Alignof(size_t) == 0, "lengths follow the pointers");
@@ -36,8 +36,7 @@ struct jent {
 };
 
 struct ir_join {
-	struct jent **slot; /* open addressing, NULL = free */
-	size_t mask, used;
+	struct ir_otab tab; /* every request known, pending or done */
 	struct ir_heap pend, done;
 	size_t max_pending, max_bytes, max_done;
 	struct ir_join_stats st;
@@ -98,80 +97,18 @@ static size_t *jent_pos(void *e, const void *ctx)
 
 /* ---- the table ---- */
 
-/* splitmix64's finalizer: every input bit reaches every output bit, so
- * sequential or high-bits-only ids spread like random ones.  Peers are
- * authenticated, so this guards against structure, not against an
- * adversary choosing ids. */
-static uint64_t mix(uint64_t x)
+static uint64_t jent_hash(const void *e)
 {
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static size_t home(const struct ir_join *j, uint64_t req)
-{
-	return (size_t)mix(req) & j->mask;
+	return ir_mix64(((const struct jent *)e)->req);
 }
 
 static struct jent *lookup(const struct ir_join *j, uint64_t req)
 {
-	for (size_t i = home(j, req);; i = (i + 1) & j->mask) {
-		struct jent *e = j->slot[i];
-		if (!e || e->req == req)
-			return e;
-	}
-}
-
-/* Room reserved by table_reserve(); @e->req is not in the table. */
-static void table_put(struct ir_join *j, struct jent *e)
-{
-	size_t i = home(j, e->req);
-	while (j->slot[i])
-		i = (i + 1) & j->mask;
-	j->slot[i] = e;
-	j->used++;
-}
-
-/* Backward-shift deletion: no tombstones, probes stay short. */
-static void table_del(struct ir_join *j, uint64_t req)
-{
-	size_t i = home(j, req);
-	while (j->slot[i]->req != req)
-		i = (i + 1) & j->mask;
-	for (size_t n = (i + 1) & j->mask; j->slot[n]; n = (n + 1) & j->mask) {
-		size_t h = home(j, j->slot[n]->req);
-		/* slot[n] may move to the hole at i unless its home lies in (i, n] */
-		bool stays = i <= n ? (i < h && h <= n) : (i < h || h <= n);
-		if (stays)
-			continue;
-		j->slot[i] = j->slot[n];
-		i = n;
-	}
-	j->slot[i] = NULL;
-	j->used--;
-}
-
-static bool table_reserve(struct ir_join *j)
-{
-	size_t cap = j->mask + 1;
-	if ((j->used + 1) * 2 <= cap)
-		return true;
-	struct jent **old = j->slot;
-	struct jent **slot = calloc(cap * 2, sizeof(*slot));
-	if (!slot)
-		return false;
-	j->slot = slot;
-	j->mask = cap * 2 - 1;
-	j->used = 0;
-	for (size_t i = 0; i < cap; i++)
-		if (old[i])
-			table_put(j, old[i]);
-	free(old);
-	return true;
+	const struct ir_otab *t = &j->tab;
+	for (size_t i = ir_mix64(req) & t->mask; t->slot[i]; i = (i + 1) & t->mask)
+		if (((struct jent *)t->slot[i])->req == req)
+			return t->slot[i];
+	return NULL;
 }
 
 /* ---- requests ---- */
@@ -180,7 +117,7 @@ static bool table_reserve(struct ir_join *j)
 static void forget(struct ir_join *j, struct jent *e, struct ir_heap *h)
 {
 	ir_heap_del(h, e);
-	table_del(j, e->req);
+	ir_otab_del(&j->tab, e);
 	blk_free(e->buf, e->k);
 	free(e);
 }
@@ -259,7 +196,7 @@ static int add_new(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch,
 	if (!ready && (j->st.pending >= j->max_pending || len > j->max_bytes - j->st.bytes))
 		return refuse(j, buf, -ENOSPC);
 	struct ir_heap *h = ready ? &j->done : &j->pend;
-	if (!table_reserve(j) || !ir_heap_reserve(h, h->n + 1))
+	if (!ir_otab_reserve(&j->tab) || !ir_heap_reserve(h, h->n + 1))
 		return refuse(j, buf, -ENOMEM);
 	struct jent *e = calloc(1, sizeof(*e));
 	void **blk = blk_new(k);
@@ -274,7 +211,7 @@ static int add_new(struct ir_join *j, uint64_t req, uint32_t k, uint32_t branch,
 	e->have = 1;
 	e->buf = blk;
 	blk_put(blk, k, branch, buf, len);
-	table_put(j, e);
+	ir_otab_put(&j->tab, e);
 	if (ready) {
 		complete(j, e, out);
 		return IR_JOIN_READY;
@@ -347,12 +284,10 @@ int ir_join_new(struct ir_join **jp, size_t max_pending, size_t max_bytes)
 	struct ir_join *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->slot = calloc(TABLE_MIN, sizeof(*j->slot));
-	if (!j->slot) {
+	if (ir_otab_init(&j->tab, jent_hash) != 0) {
 		free(j);
 		return -ENOMEM;
 	}
-	j->mask = TABLE_MIN - 1;
 	j->pend = j->done = (struct ir_heap){.less = jent_before, .pos = jent_pos};
 	j->max_pending = max_pending;
 	j->max_bytes = max_bytes;
@@ -365,14 +300,14 @@ void ir_join_free(struct ir_join *j)
 {
 	if (!j)
 		return;
-	for (size_t i = 0; i <= j->mask; i++) {
-		struct jent *e = j->slot[i];
+	for (size_t i = 0; i <= j->tab.mask; i++) {
+		struct jent *e = j->tab.slot[i];
 		if (!e)
 			continue;
 		blk_free(e->buf, e->k);
 		free(e);
 	}
-	free(j->slot);
+	ir_otab_release(&j->tab);
 	ir_heap_release(&j->pend);
 	ir_heap_release(&j->done);
 	free(j);

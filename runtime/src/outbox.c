@@ -1,7 +1,7 @@
 /* outbox.c - unacknowledged outputs (see outbox.h for the design).
  *
  * Layout.  Every output is one struct oent, found through the hash table
- * `slot`, and held in the request-deadline heap (`dl`) for its whole life
+ * `tab` (otab.h), and held in the request-deadline heap (`dl`) for its whole life
  * and in the ACK-deadline heap (`ack`) until ir_outbox_due() finds it past
  * its request deadline (it is then only waiting for ir_outbox_expire(), and
  * leaves `ack` for good unless resent).  An entry keeps its index in each
@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "heap.h"
+#include "otab.h"
 #include "outbox.h"
 
-#define TABLE_MIN 64u /* initial slots; the table keeps at most half of them used */
 #define NOPOS SIZE_MAX
 #define H_ACK 0
 #define H_DL 1
@@ -37,8 +37,7 @@ struct oent {
 };
 
 struct ir_outbox {
-	struct oent **slot; /* open addressing, NULL = free */
-	size_t mask, used;
+	struct ir_otab tab;
 	struct ir_heap h[2];
 	size_t max_entries, max_bytes;
 	uint64_t ack_timeout_ns;
@@ -48,20 +47,10 @@ struct ir_outbox {
 
 /* ---- keys ---- */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t key_hash(uint64_t req, uint16_t fn, uint16_t branch)
 {
 	uint64_t sub = ((uint64_t)fn << 16) | branch;
-	return mix(req ^ mix(sub + 0x9e3779b97f4a7c15ull));
+	return ir_mix64(req ^ ir_mix64(sub + 0x9e3779b97f4a7c15ull));
 }
 
 static bool key_eq(const struct oent *e, uint64_t req, uint16_t fn, uint16_t branch)
@@ -101,73 +90,21 @@ static void heap_del(struct ir_heap *h, struct oent *e)
 	*oent_pos(e, h->ctx) = NOPOS;
 }
 
-/* ---- the table ---- */
+/* ---- the table (otab.h) ---- */
 
-static size_t home(const struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch)
+static uint64_t oent_hash(const void *p)
 {
-	return (size_t)key_hash(req, fn, branch) & o->mask;
-}
-
-static size_t home_of(const struct ir_outbox *o, const struct oent *e)
-{
-	return home(o, e->req, e->fn, e->branch);
+	const struct oent *e = p;
+	return key_hash(e->req, e->fn, e->branch);
 }
 
 static struct oent *lookup(const struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branch)
 {
-	for (size_t i = home(o, req, fn, branch);; i = (i + 1) & o->mask) {
-		struct oent *e = o->slot[i];
-		if (!e || key_eq(e, req, fn, branch))
-			return e;
-	}
-}
-
-/* Room reserved by table_reserve(); @e's key is not in the table. */
-static void table_put(struct ir_outbox *o, struct oent *e)
-{
-	size_t i = home_of(o, e);
-	while (o->slot[i])
-		i = (i + 1) & o->mask;
-	o->slot[i] = e;
-	o->used++;
-}
-
-/* Backward-shift deletion: no tombstones, probes stay short. */
-static void table_del(struct ir_outbox *o, const struct oent *e)
-{
-	size_t i = home_of(o, e);
-	while (o->slot[i] != e)
-		i = (i + 1) & o->mask;
-	for (size_t n = (i + 1) & o->mask; o->slot[n]; n = (n + 1) & o->mask) {
-		size_t h = home_of(o, o->slot[n]);
-		/* slot[n] may move to the hole at i unless its home lies in (i, n] */
-		bool stays = i <= n ? (i < h && h <= n) : (i < h || h <= n);
-		if (stays)
-			continue;
-		o->slot[i] = o->slot[n];
-		i = n;
-	}
-	o->slot[i] = NULL;
-	o->used--;
-}
-
-static bool table_reserve(struct ir_outbox *o)
-{
-	size_t cap = o->mask + 1;
-	if ((o->used + 1) * 2 <= cap)
-		return true;
-	struct oent **old = o->slot;
-	struct oent **slot = calloc(cap * 2, sizeof(*slot));
-	if (!slot)
-		return false;
-	o->slot = slot;
-	o->mask = cap * 2 - 1;
-	o->used = 0;
-	for (size_t i = 0; i < cap; i++)
-		if (old[i])
-			table_put(o, old[i]);
-	free(old);
-	return true;
+	const struct ir_otab *t = &o->tab;
+	for (size_t i = key_hash(req, fn, branch) & t->mask; t->slot[i]; i = (i + 1) & t->mask)
+		if (key_eq(t->slot[i], req, fn, branch))
+			return t->slot[i];
+	return NULL;
 }
 
 /* ---- entries ---- */
@@ -191,7 +128,7 @@ static void forget(struct ir_outbox *o, struct oent *e)
 	if (e->pos[H_ACK] != NOPOS)
 		heap_del(&o->h[H_ACK], e);
 	heap_del(&o->h[H_DL], e);
-	table_del(o, e);
+	ir_otab_del(&o->tab, e);
 	o->st.entries--;
 	o->st.bytes -= e->len;
 	ent_free(e);
@@ -252,7 +189,7 @@ int ir_outbox_add(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branc
 	if (o->st.entries >= o->max_entries || len > o->max_bytes - o->st.bytes)
 		return refuse(o, payload, -ENOSPC);
 	size_t need = o->st.entries + 1;
-	if (!table_reserve(o) || !ir_heap_reserve(&o->h[H_ACK], need) ||
+	if (!ir_otab_reserve(&o->tab) || !ir_heap_reserve(&o->h[H_ACK], need) ||
 	    !ir_heap_reserve(&o->h[H_DL], need))
 		return refuse(o, payload, -ENOMEM);
 	struct oent *e = ent_new(o, instance_id);
@@ -265,7 +202,7 @@ int ir_outbox_add(struct ir_outbox *o, uint64_t req, uint16_t fn, uint16_t branc
 	e->len = len;
 	e->t[H_ACK] = ack_at(o, now_ns);
 	e->t[H_DL] = deadline_ns;
-	table_put(o, e);
+	ir_otab_put(&o->tab, e);
 	ir_heap_push(&o->h[H_ACK], e);
 	ir_heap_push(&o->h[H_DL], e);
 	o->st.entries++;
@@ -298,8 +235,8 @@ size_t ir_outbox_peer_lost(struct ir_outbox *o, const char *instance_id, uint64_
 	size_t n = 0;
 	if (!instance_id)
 		return 0;
-	for (size_t i = 0; i <= o->mask; i++) {
-		struct oent *e = o->slot[i];
+	for (size_t i = 0; i <= o->tab.mask; i++) {
+		struct oent *e = o->tab.slot[i];
 		if (!e || e->t[H_DL] <= now_ns || strcmp(e->tried[e->attempts - 1], instance_id))
 			continue;
 		mark_failed(o, e, now_ns);
@@ -416,12 +353,10 @@ int ir_outbox_new(struct ir_outbox **op, size_t max_entries, size_t max_bytes,
 	struct ir_outbox *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	o->slot = calloc(TABLE_MIN, sizeof(*o->slot));
-	if (!o->slot) {
+	if (ir_otab_init(&o->tab, oent_hash) != 0) {
 		free(o);
 		return -ENOMEM;
 	}
-	o->mask = TABLE_MIN - 1;
 	o->h[H_ACK] = (struct ir_heap){.less = oent_before, .pos = oent_pos, .ctx = &W_ACK};
 	o->h[H_DL] = (struct ir_heap){.less = oent_before, .pos = oent_pos, .ctx = &W_DL};
 	o->max_entries = max_entries;
@@ -436,10 +371,10 @@ void ir_outbox_free(struct ir_outbox *o)
 {
 	if (!o)
 		return;
-	for (size_t i = 0; i <= o->mask; i++)
-		if (o->slot[i])
-			ent_free(o->slot[i]);
-	free(o->slot);
+	for (size_t i = 0; i <= o->tab.mask; i++)
+		if (o->tab.slot[i])
+			ent_free(o->tab.slot[i]);
+	ir_otab_release(&o->tab);
 	ir_heap_release(&o->h[H_ACK]);
 	ir_heap_release(&o->h[H_DL]);
 	free(o);
