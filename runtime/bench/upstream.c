@@ -71,6 +71,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sock.h"
+
 #define PROG "iroute-bench-upstream"
 #define DEFAULT_PORT 8082
 #define HEAD_MAX (64u << 10)		 /* request line + headers, incl. the empty line */
@@ -125,16 +127,7 @@ static int send_iov(int fd, struct iovec *iov, int n)
 				continue;
 			return -1;
 		}
-		size_t done = (size_t)w;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
+		ir_iov_consume(&iov, &n, (size_t)w);
 	}
 	return 0;
 }

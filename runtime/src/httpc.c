@@ -1,5 +1,6 @@
 /* httpc.c - blocking HTTP/1.1 client for one connection (see httpc.h). */
 #include "httpc.h"
+#include "sock.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -288,16 +289,7 @@ static int send_iov(struct ir_httpc *c, struct iovec *iov, int n)
 				return rc;
 			continue;
 		}
-		size_t done = (size_t)w;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
+		ir_iov_consume(&iov, &n, (size_t)w);
 	}
 	return 0;
 }

@@ -240,3 +240,18 @@ int ir_sock_unix_connect(const char *path, char *err, size_t errlen)
 	}
 	return fd;
 }
+
+void ir_iov_consume(struct iovec **iov, int *n, size_t done)
+{
+	struct iovec *v = *iov;
+	while (*n > 0 && done >= v->iov_len) {
+		done -= v->iov_len;
+		v++;
+		(*n)--;
+	}
+	if (*n > 0) {
+		v->iov_base = (char *)v->iov_base + done;
+		v->iov_len -= done;
+	}
+	*iov = v;
+}

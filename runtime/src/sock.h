@@ -4,6 +4,7 @@
 #define IROUTE_SOCK_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 /* Split "host:port" / "[v6]:port".  Returns 0 or -EINVAL (message in @err). */
 int ir_sock_split(const char *addr, char *host, size_t hlen, char *port, size_t plen, char *err,
@@ -21,5 +22,9 @@ void ir_sock_peer_name(int fd, char *out, size_t len);
 int ir_sock_unix_listen(const char *path, char *err, size_t errlen);
 int ir_sock_unix_connect(const char *path, char *err, size_t errlen);
 int ir_sock_nodelay(int fd);
+
+/* After a write of @done bytes from iov[0..*n): skip the iovecs written
+ * whole and trim the first one written in part (it is modified). */
+void ir_iov_consume(struct iovec **iov, int *n, size_t done);
 
 #endif
