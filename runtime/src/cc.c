@@ -134,11 +134,11 @@ struct cc_snap *cc_snap_get(struct cc_snap *s)
 	return s;
 }
 
-static void snap_free(struct cc_snap *s, size_t nfns)
+static void snap_free(struct cc_snap *s)
 {
-	for (size_t i = 0; s->table && i <= nfns; i++)
+	for (size_t i = 0; s->table && i <= s->nfns; i++)
 		free(s->table[i]);
-	for (size_t i = 0; s->lists && i < nfns; i++)
+	for (size_t i = 0; s->lists && i < s->nfns; i++)
 		free(s->lists[i]);
 	free(s->table);
 	free(s->table_len);
@@ -148,17 +148,10 @@ static void snap_free(struct cc_snap *s, size_t nfns)
 	free(s);
 }
 
-/* The snapshot remembers nothing of the workflow, so its size rides along
- * in the first table slot count: keep it simple and store it. */
-struct snap_box {
-	struct cc_snap s;
-	size_t nfns;
-};
-
 void cc_snap_put(struct cc_snap *s)
 {
 	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
-		snap_free(s, ((struct snap_box *)s)->nfns);
+		snap_free(s);
 }
 
 void cc_snap_release(void *s)
@@ -230,11 +223,10 @@ static char *global_json(const struct ir_cc *cc, const struct cc_snap *s, size_t
 static struct cc_snap *snap_build(struct ir_cc *cc, uint64_t epoch)
 {
 	size_t nf = cc->wf.nfns;
-	struct snap_box *box = calloc(1, sizeof(*box));
-	if (!box)
+	struct cc_snap *s = calloc(1, sizeof(*s));
+	if (!s)
 		return NULL;
-	box->nfns = nf;
-	struct cc_snap *s = &box->s;
+	s->nfns = nf;
 	atomic_init(&s->refs, 1);
 	s->epoch = epoch;
 	s->ms = wall_ms();
@@ -261,7 +253,7 @@ static struct cc_snap *snap_build(struct ir_cc *cc, uint64_t epoch)
 		goto fail;
 	return s;
 fail:
-	snap_free(s, nf);
+	snap_free(s);
 	return NULL;
 }
 
@@ -539,7 +531,12 @@ int ir_cc_start(struct ir_cc **out, struct ir_workflow *wf, struct ir_mirror *m,
 	cv_init(&cc->reap_cv);
 	cc->wf_json = ir_workflow_to_json(&cc->wf);
 	cc->lists = calloc(cc->wf.nfns + 1, sizeof(*cc->lists));
-	if (!cc->wf_json || !cc->lists) {
+	cc->slices = calloc(cc->wf.nfns, sizeof(*cc->slices));
+	for (size_t i = 0; cc->slices && i < cc->wf.nfns; i++)
+		if (!(cc->slices[i] = ir_workflow_slice_json(&cc->wf, cc->wf.fns[i].name)))
+			break;
+	if (!cc->wf_json || !cc->lists || !cc->slices ||
+	    (cc->wf.nfns && !cc->slices[cc->wf.nfns - 1])) {
 		ir_cc_free(cc);
 		return -ENOMEM;
 	}
@@ -600,6 +597,9 @@ void ir_cc_free(struct ir_cc *cc)
 	free(cc->lists);
 	cc_snap_put(cc->cur);
 	ir_mirror_close(cc->mirror);
+	for (size_t i = 0; cc->slices && i < cc->wf.nfns; i++)
+		free(cc->slices[i]);
+	free(cc->slices);
 	free(cc->wf_json);
 	ir_workflow_free(&cc->wf);
 	pthread_spin_destroy(&cc->snap_lock);
@@ -608,20 +608,4 @@ void ir_cc_free(struct ir_cc *cc)
 	pthread_cond_destroy(&cc->reap_cv);
 	pthread_mutex_destroy(&cc->mu);
 	free(cc);
-}
-
-uint64_t ir_cc_epoch(struct ir_cc *cc)
-{
-	pthread_mutex_lock(&cc->mu);
-	uint64_t e = cc->epoch;
-	pthread_mutex_unlock(&cc->mu);
-	return e;
-}
-
-uint64_t ir_cc_mirrored_epoch(struct ir_cc *cc)
-{
-	pthread_mutex_lock(&cc->mu);
-	uint64_t e = cc->mirrored_epoch;
-	pthread_mutex_unlock(&cc->mu);
-	return e;
 }

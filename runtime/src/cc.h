@@ -62,8 +62,4 @@ void ir_cc_free(struct ir_cc *cc);
 /* The watchdog handler: serves /v1/... (see README "The coordinator"). */
 int ir_cc_handle(void *cc, const struct ir_wd_call *call, struct ir_wd_reply *reply);
 
-/* The newest epoch (published, and stored in the mirror). */
-uint64_t ir_cc_epoch(struct ir_cc *cc);
-uint64_t ir_cc_mirrored_epoch(struct ir_cc *cc);
-
 #endif

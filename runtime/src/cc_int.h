@@ -38,6 +38,7 @@ struct cc_snap {
 	atomic_int refs;
 	uint64_t epoch, ms, made_ns;
 	uint32_t ninst;
+	size_t nfns;  /* the workflow's functions */
 	char **table; /* nfns + 1 local tables; [nfns] is the entry role's */
 	size_t *table_len;
 	char **lists; /* nfns instance arrays */
@@ -50,6 +51,7 @@ struct ir_cc {
 	struct ir_workflow wf;
 	char *wf_json;
 	size_t wf_json_len;
+	char **slices; /* per function: its DAG slice, handed out at registration */
 	struct ir_mirror *mirror;
 	struct ir_cc_params p;
 	uint8_t token[IR_TOKEN_MAX];

@@ -351,7 +351,7 @@ static int do_register(struct ir_cc *cc, const struct ir_wd_call *call, struct i
 	in->fn = fn;
 	in->confirmed = true;
 	in->renewed_ns = cc_now_ns();
-	char *slice = fn < 0 ? NULL : ir_workflow_slice_json(&cc->wf, fn_name);
+	const char *slice = fn < 0 ? NULL : cc->slices[fn];
 	char id[CC_ID_MAX];
 	snprintf(id, sizeof(id), "%s", in->id);
 
@@ -362,7 +362,6 @@ static int do_register(struct ir_cc *cc, const struct ir_wd_call *call, struct i
 	struct cc_snap *s = cc_snap_get(cc->cur);
 	pthread_mutex_unlock(&cc->mu);
 	if (rc) {
-		free(slice);
 		cc_snap_put(s);
 		return rc;
 	}
@@ -379,7 +378,6 @@ static int do_register(struct ir_cc *cc, const struct ir_wd_call *call, struct i
 		r->len = (size_t)n;
 		r->content_type = JSON_TYPE;
 	}
-	free(slice);
 	cc_snap_put(s);
 	return body ? 0 : -ENOMEM;
 }
