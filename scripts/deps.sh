@@ -2,7 +2,7 @@
 # Install the Debian packages the build, tests and benchmarks need, if missing.
 set -eu
 PKGS="build-essential pkg-config check clang libclang-rt-14-dev valgrind curl
-libibverbs-dev librdmacm-dev libcjson-dev libmicrohttpd-dev libzookeeper-mt-dev zookeeper openssl wrk iproute2 procps"
+libibverbs-dev librdmacm-dev libcjson-dev libmicrohttpd-dev libzookeeper-mt-dev zookeeper openssl wrk iproute2 procps libyaml-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

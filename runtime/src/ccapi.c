@@ -351,7 +351,9 @@ static int do_register(struct ir_cc *cc, const struct ir_wd_call *call, struct i
 	in->fn = fn;
 	in->confirmed = true;
 	in->renewed_ns = cc_now_ns();
-	const char *slice = fn < 0 ? NULL : cc->slices[fn];
+	/* An entry's slice is the whole workflow: it needs the entries,
+	 * the sinks and their indices to send requests and collect results. */
+	const char *slice = fn < 0 ? cc->wf_json : cc->slices[fn];
 	char id[CC_ID_MAX];
 	snprintf(id, sizeof(id), "%s", in->id);
 

@@ -589,8 +589,8 @@ static int table_from_snap(struct ir_ccc *c, const struct ir_mirror_snap *s, str
 			lists[k] = s->fns[i].instances;
 	}
 	text = ir_cc_table_json(&wf, fn, s->epoch, lists, s->entries, &len);
-	slice = fn >= 0 ? ir_workflow_slice_json(&wf, c->function) : NULL;
-	if (!text || (fn >= 0 && !slice)) {
+	slice = fn >= 0 ? ir_workflow_slice_json(&wf, c->function) : ir_workflow_to_json(&wf);
+	if (!text || !slice) {
 		rc = -ENOMEM;
 		goto out;
 	}

@@ -1035,7 +1035,8 @@ char *ir_workflow_slice_json(const struct ir_workflow *wf, const char *fn)
 	    !add(root, "function", cJSON_CreateString(f->name)) ||
 	    !add(root, "entry", cJSON_CreateBool(f->entry)) ||
 	    !add(root, "sink", cJSON_CreateBool(f->sink)) ||
-	    !add(root, "join", cJSON_CreateBool(f->nprev > 1)) || !add(root, "next", next))
+	    !add(root, "join", cJSON_CreateBool(f->nprev > 1)) ||
+	    !add(root, "index", cJSON_CreateNumber((double)i)) || !add(root, "next", next))
 		goto out;
 	for (size_t k = 0; k < f->nnext; k++) {
 		const struct ir_wf_fn *s = &wf->fns[f->next[k]];
@@ -1047,6 +1048,7 @@ char *ir_workflow_slice_json(const struct ir_workflow *wf, const char *fn)
 			goto out;
 		cJSON_AddItemToArray(next, so);
 		if (!add(so, "name", cJSON_CreateString(s->name)) ||
+		    !add(so, "index", cJSON_CreateNumber((double)f->next[k])) ||
 		    !add(so, "join", cJSON_CreateBool(s->nprev > 1)) ||
 		    !add(so, "branch", cJSON_CreateNumber((double)branch)) ||
 		    !add(so, "inputs", cJSON_CreateNumber((double)s->nprev)))

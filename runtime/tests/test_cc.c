@@ -263,6 +263,16 @@ START_TEST(tables_explicit_form)
 	ck_assert_int_eq(route_count(t, "margin"), 1);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "entries")), 1);
 	cJSON_Delete(t);
+	/* An entry's slice is the whole workflow (entries, sinks, indices). */
+	cJSON *eo = req_json("POST", "/v1/register",
+			     "{\"role\":\"entry\",\"node\":\"n\",\"addresses\":{\"tcp\":\"h:2\"},"
+			     "\"transports\":[\"tcp\"],\"capacity\":1}",
+			     200);
+	const cJSON *es = cJSON_GetObjectItem(eo, "slice");
+	ck_assert_str_eq(cJSON_GetObjectItem(es, "name")->valuestring, "finra");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(es, "entry")), 2);
+	ck_assert(cJSON_IsObject(cJSON_GetObjectItem(es, "functions")));
+	cJSON_Delete(eo);
 	cJSON *w = req_json("GET", "/v1/workflow", NULL, 200);
 	ck_assert_str_eq(cJSON_GetObjectItem(w, "name")->valuestring, "finra");
 	cJSON_Delete(w);

@@ -250,15 +250,15 @@ START_TEST(t_social_network)
 	ck_assert_str_eq(names(wf.sinks, wf.nsinks), "post-storage,user-timeline,home-timeline");
 	assert_json(ir_workflow_slice_json(&wf, "upload-user-mentions"),
 		    "{\"workflow\":\"social-network\",\"function\":\"upload-user-mentions\","
-		    "\"entry\":false,\"sink\":false,\"join\":false,\"next\":[{\"name\":"
-		    "\"compose-and-upload\",\"join\":true,\"branch\":2,\"inputs\":4}],"
+		    "\"entry\":false,\"sink\":false,\"join\":false,\"index\":4,\"next\":[{\"name\":"
+		    "\"compose-and-upload\",\"index\":5,\"join\":true,\"branch\":2,\"inputs\":4}],"
 		    "\"prev\":[\"compose-post\"]}");
 	assert_json(ir_workflow_slice_json(&wf, "compose-and-upload"),
 		    "{\"workflow\":\"social-network\",\"function\":\"compose-and-upload\","
-		    "\"entry\":false,\"sink\":false,\"join\":true,\"next\":["
-		    "{\"name\":\"post-storage\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"user-timeline\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"home-timeline\",\"join\":false,\"branch\":0,\"inputs\":1}],"
+		    "\"entry\":false,\"sink\":false,\"join\":true,\"index\":5,\"next\":["
+		    "{\"name\":\"post-storage\",\"index\":6,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"user-timeline\",\"index\":7,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"home-timeline\",\"index\":8,\"join\":false,\"branch\":0,\"inputs\":1}],"
 		    "\"prev\":[\"upload-text\",\"upload-media\",\"upload-user-mentions\","
 		    "\"upload-unique-id\"]}");
 	assert_invariants(&wf);
@@ -288,14 +288,14 @@ START_TEST(t_finra)
 		snprintf(
 		    want, sizeof(want),
 		    "{\"workflow\":\"finra\",\"function\":\"%s\",\"entry\":true,\"sink\":false,"
-		    "\"join\":false,\"next\":[{\"name\":\"margin-balance\",\"join\":true,"
-		    "\"branch\":%d,\"inputs\":5}],\"prev\":[]}",
-		    ent[b], b);
+		    "\"join\":false,\"index\":%d,\"next\":[{\"name\":\"margin-balance\","
+		    "\"index\":5,\"join\":true,\"branch\":%d,\"inputs\":5}],\"prev\":[]}",
+		    ent[b], b, b);
 		assert_json(ir_workflow_slice_json(&wf, ent[b]), want);
 	}
 	assert_json(ir_workflow_slice_json(&wf, "margin-balance"),
 		    "{\"workflow\":\"finra\",\"function\":\"margin-balance\",\"entry\":false,"
-		    "\"sink\":true,\"join\":true,\"next\":[],\"prev\":[\"marketdata\",\"lastpx\","
+		    "\"sink\":true,\"join\":true,\"index\":5,\"next\":[],\"prev\":[\"marketdata\",\"lastpx\","
 		    "\"side\",\"trddate\",\"volume\"]}");
 	assert_json(ir_workflow_to_json(&wf),
 		    "{\"name\":\"finra\",\"functions\":{"
@@ -327,15 +327,17 @@ START_TEST(t_excamera)
 	ck_assert_str_eq(names(wf.sinks, wf.nsinks), "stitch");
 	assert_json(ir_workflow_slice_json(&wf, "split"),
 		    "{\"workflow\":\"excamera\",\"function\":\"split\",\"entry\":true,"
-		    "\"sink\":false,\"join\":false,\"next\":["
-		    "{\"name\":\"encode-0\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"encode-1\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"encode-2\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"encode-3\",\"join\":false,\"branch\":0,\"inputs\":1},"
-		    "{\"name\":\"stitch\",\"join\":true,\"branch\":0,\"inputs\":2}],\"prev\":[]}");
+		    "\"sink\":false,\"join\":false,\"index\":0,\"next\":["
+		    "{\"name\":\"encode-0\",\"index\":3,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"encode-1\",\"index\":4,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"encode-2\",\"index\":5,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"encode-3\",\"index\":6,\"join\":false,\"branch\":0,\"inputs\":1},"
+		    "{\"name\":\"stitch\",\"index\":1,\"join\":true,\"branch\":0,\"inputs\":2}],"
+		    "\"prev\":[]}");
 	assert_json(ir_workflow_slice_json(&wf, "rebase"),
 		    "{\"workflow\":\"excamera\",\"function\":\"rebase\",\"entry\":false,"
-		    "\"sink\":false,\"join\":true,\"next\":[{\"name\":\"stitch\",\"join\":true,"
+		    "\"sink\":false,\"join\":true,\"index\":2,\"next\":[{\"name\":\"stitch\","
+		    "\"index\":1,\"join\":true,"
 		    "\"branch\":1,\"inputs\":2}],\"prev\":[\"encode-0\",\"encode-1\","
 		    "\"encode-2\",\"encode-3\"]}");
 	assert_invariants(&wf);

@@ -184,8 +184,8 @@ bool ir_ccc_registered(struct ir_ccc *c);
  * thread. */
 size_t ir_ccc_instance(struct ir_ccc *c, char *buf, size_t cap);
 /* This function's slice of the workflow (ir_workflow_slice_json()'s
- * form), malloc'ed (caller frees); NULL for the entry role or when out of
- * memory. */
+ * form), or for the entry role the whole workflow (ir_workflow_to_json()'s
+ * form); malloc'ed (caller frees); NULL when out of memory. */
 char *ir_ccc_slice(struct ir_ccc *c);
 /* The last error the client thread met ("" when none), copied into @buf. */
 void ir_ccc_last_error(struct ir_ccc *c, char *buf, size_t cap);

@@ -156,9 +156,12 @@ char *ir_workflow_to_json(const struct ir_workflow *wf);
 /* The slice of @wf that function @fn's instances need, handed to an
  * instance when it registers; compact JSON, malloc'ed (caller frees):
  *   {"workflow":"finra","function":"lastpx","entry":true,"sink":false,
- *    "join":false,
- *    "next":[{"name":"margin-balance","join":true,"branch":1,"inputs":5}],
+ *    "join":false,"index":1,
+ *    "next":[{"name":"margin-balance","index":5,"join":true,"branch":1,
+ *             "inputs":5}],
  *    "prev":[]}
+ * "index" is the function's index in the workflow (frames carry it as
+ * src_fn; an entry maps a sink's RESULT back to the sink by it).
  * "join" (top level): @fn itself has more than one predecessor, and
  * "prev" lists them in input order.  For each successor: "join" whether it
  * is a join, "inputs" its number of predecessors, "branch" the position of
