@@ -43,6 +43,14 @@ CMD_BINS   := $(CMD_SRCS:runtime/cmd/%.c=$(BUILD)/bin/iroute-%)
 BENCH_SRCS := $(wildcard runtime/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:runtime/bench/%.c=$(BUILD)/bin/iroute-bench-%)
 REPLAY_BIN := $(BUILD)/tests/fuzz-frame-replay
+# The main() of a workflow function (c-func) and of an entry (c-entry), each
+# in its own archive: a user's handler.c links against one of them plus
+# libiroute.a (template/c-func/build.sh, template/c-entry/build.sh).
+MAIN_LIBS  := $(BUILD)/lib/libiroute_func.a $(BUILD)/lib/libiroute_entry.a
+# iroute-entry: an entry without generate_data() (entry_main.c alone).
+CMD_BINS   += $(BUILD)/bin/iroute-entry
+# The function the workflow tests run (runtime/tests/fns/tfn.c).
+TFN_BIN    := $(BUILD)/tests/iroute-tfn
 FUZZ_TIME  ?= 60
 
 # Keep the objects of pattern-built binaries (make would delete them as intermediates).
@@ -50,7 +58,7 @@ FUZZ_TIME  ?= 60
 
 .PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog bench-control fuzz valgrind clean format run
 
-all: $(LIB) $(CMD_BINS) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
+all: $(LIB) $(MAIN_LIBS) $(CMD_BINS) $(TFN_BIN) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -62,6 +70,18 @@ $(BUILD)/obj/%.o: %.c
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libiroute_%.a: $(BUILD)/obj/runtime/main/%_main.o
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/iroute-entry: $(BUILD)/lib/libiroute_entry.a $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EXT_LIBS) $(LDLIBS)
+
+$(TFN_BIN): $(BUILD)/obj/runtime/tests/fns/tfn.o $(BUILD)/lib/libiroute_func.a $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EXT_LIBS) $(LDLIBS)
 
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
@@ -85,9 +105,9 @@ $(REPLAY_BIN): $(BUILD)/obj/runtime/fuzz/fuzz_frame.o $(BUILD)/obj/runtime/fuzz/
 test: deps
 	@$(MAKE) --no-print-directory test-unit
 
-test-unit: $(TEST_BIN) $(REPLAY_BIN) $(CMD_BINS) $(BENCH_BINS)
+test-unit: $(TEST_BIN) $(REPLAY_BIN) $(CMD_BINS) $(BENCH_BINS) $(MAIN_LIBS) $(TFN_BIN)
 	$(REPLAY_BIN) runtime/fuzz/corpus/frame
-	IROUTE_BIN_DIR=$(BUILD)/bin CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
+	IROUTE_BIN_DIR=$(BUILD)/bin IROUTE_TFN=$(TFN_BIN) CK_DEFAULT_TIMEOUT=120 $(TEST_BIN)
 
 fuzz-replay: $(REPLAY_BIN)
 	$(REPLAY_BIN) runtime/fuzz/corpus/frame
@@ -149,3 +169,6 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+
+# Parts with their own targets (install, image, the finra bench...).
+-include $(sort $(wildcard mk/*.mk))

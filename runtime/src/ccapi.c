@@ -639,8 +639,8 @@ int ir_cc_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_reply *r
 	if (strncmp(p, "/v1/", 4) != 0)
 		return reply_error(r, 404, "no such path: %.200s (the API is under /v1/)", p);
 	if (!token_ok(cc, ir_wd_call_header(call, "Authorization"))) {
-		r->header_name = "WWW-Authenticate";
-		r->header_value = "Bearer";
+		r->headers[0].name = "WWW-Authenticate";
+		r->headers[0].value = "Bearer";
 		return reply_error(r, 401, "%s %.200s: missing or wrong \"Authorization: Bearer "
 					   "<cluster token>\"",
 				   m, p);

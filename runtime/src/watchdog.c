@@ -650,8 +650,10 @@ static enum MHD_Result serve_handler(struct wd *wd, struct MHD_Connection *con, 
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 						rep.content_type ? rep.content_type
 								 : wd->cfg->content_type);
-			if (rep.header_name && rep.header_value)
-				MHD_add_response_header(resp, rep.header_name, rep.header_value);
+			for (size_t i = 0; i < IR_WD_MAX_HEADERS && rep.headers[i].name; i++)
+				if (rep.headers[i].value)
+					MHD_add_response_header(resp, rep.headers[i].name,
+								rep.headers[i].value);
 		}
 	} else {
 		reply_drop(&rep);
@@ -1370,6 +1372,8 @@ static int drain(struct wd *wd, int sfd)
 {
 	const struct ir_wd_config *cfg = wd->cfg;
 	atomic_store(&wd->draining, true);
+	if (wd->on_drain)
+		wd->on_drain(wd->drain_arg);
 	if (!cfg->suppress_lock && unlink(wd->lock_path) != 0 && errno != ENOENT)
 		ir_warn(WD_LOG, "unlink \"%s\": %s", wd->lock_path, strerror(errno));
 	char buf[40];
@@ -1421,6 +1425,8 @@ int ir_watchdog_run(const struct ir_wd_config *cfg, const struct ir_watchdog_opt
 	if (opts) {
 		wd.handler = opts->handler;
 		wd.handler_arg = opts->handler_arg;
+		wd.on_drain = opts->on_drain;
+		wd.drain_arg = opts->drain_arg;
 	}
 	wd.conns.next = wd.conns.prev = &wd.conns;
 	pthread_mutex_init(&wd.conns_mu, NULL);

@@ -17,6 +17,8 @@
 
 /* ---- mode=iroute: the function is a C handler in this process ---- */
 
+#define IR_WD_MAX_HEADERS 6 /* extra headers of one reply */
+
 /* One HTTP request, borrowed for the handler call. */
 struct ir_wd_call {
 	const char *method;
@@ -47,9 +49,11 @@ struct ir_wd_reply {
 	 * lets one buffer be sent to many clients without a copy. */
 	void (*release)(void *arg);
 	void *release_arg;
-	/* One extra response header (both borrowed until the handler
-	 * returns; copied), or NULL. */
-	const char *header_name, *header_value;
+	/* Extra response headers (name and value borrowed until the handler
+	 * returns; copied); the first with a NULL name ends the list. */
+	struct {
+		const char *name, *value;
+	} headers[IR_WD_MAX_HEADERS];
 	char error[256]; /* with a negative return: why, sent as the 500 body */
 };
 
@@ -71,6 +75,11 @@ struct ir_watchdog_opts {
 	/* mode=iroute: the function (required there, ignored elsewhere). */
 	ir_wd_handler_fn handler;
 	void *handler_arg;
+	/* Called once when SIGTERM/SIGINT starts the drain, before the lock
+	 * file goes (on the watchdog's thread; may block briefly): a workflow
+	 * instance leaves the routing tables here while it still serves. */
+	void (*on_drain)(void *arg);
+	void *drain_arg;
 };
 
 /* Block SIGTERM and SIGINT in the calling thread (and so in every thread

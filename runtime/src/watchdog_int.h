@@ -44,6 +44,8 @@ struct wd {
 	struct MHD_Daemon *mhttp;
 	ir_wd_handler_fn handler; /* mode=iroute */
 	void *handler_arg;
+	void (*on_drain)(void *arg);
+	void *drain_arg;
 	atomic_int inflight; /* function requests running (limiter) */
 	atomic_int active;   /* requests of any path not yet completed (drain) */
 	atomic_bool draining;

@@ -120,4 +120,32 @@ void ir_out_get(const struct ir_out *o, size_t i, const void **p, size_t *len);
 int ir_out_status(const struct ir_out *o, const char **msg);
 bool ir_out_emitted(const struct ir_out *o);
 
+/* ---- the binaries' main() (libiroute_func.a, libiroute_entry.a) ---- */
+
+/* What a c-func binary links: handle() and its optional hooks (weak
+ * symbols in runtime/main/func_main.c; NULL when not defined). */
+struct ir_handler_vt {
+	int (*handle)(void *state, const struct ir_req *req, const struct ir_in *in, size_t nin,
+		      struct ir_out *out);
+	int (*init)(void **state);
+	void (*teardown)(void *state);
+};
+
+/* Serve a workflow function with @vt until SIGTERM (README "Configuration"
+ * lists the environment).  Returns the exit status: 0 after a drain, 2
+ * for a configuration error, 1 when serving failed. */
+int ir_func_main(const struct ir_handler_vt *vt);
+
+/* c-entry: the optional load generator for POST /bench, defined in the
+ * entry's function/ folder:
+ *     int generate_data(uint64_t seq, struct ir_out *out);
+ * writes the body of the @seq-th request (seq = 0, 1, ...) with
+ * ir_out_write(); returns 0, or < 0 to fail the bench.  Deterministic in
+ * @seq, so a run can be repeated. */
+typedef int (*ir_generate_fn)(uint64_t seq, struct ir_out *out);
+
+/* Serve a workflow entry (@gen may be NULL: /bench then repeats the
+ * request body).  Exit status as ir_func_main(). */
+int ir_entry_main(ir_generate_fn gen);
+
 #endif
