@@ -278,8 +278,9 @@ static int entry_inst(struct ir_node *n, uint64_t origin, struct ir_route_inst *
 /* The instance for @m: excluding suspects, and @tried too when
  * @avoid_tried (plain successors only; a join's owner is what it is). */
 static int choose(struct ir_node *n, const struct ir_node_msg *m, const char *const *tried,
-		  size_t ntried, struct ir_route_inst *out, char *why, size_t cap)
+		  size_t ntried, struct ir_route_inst *out, bool *moved, char *why, size_t cap)
 {
+	*moved = false;
 	if (m->type != IR_FRAME_DATA) {
 		if (entry_inst(n, m->origin, out) == 0)
 			return 0;
@@ -299,6 +300,9 @@ static int choose(struct ir_node *n, const struct ir_node_msg *m, const char *co
 	int idx;
 	if (d->join) {
 		idx = ir_route_rendezvous(fn, m->req, excl, nex);
+		/* Not the owner by the table alone: the receiver must keep it
+		 * rather than forward it back to the one we avoided. */
+		*moved = nex && idx >= 0 && idx != ir_route_rendezvous(fn, m->req, NULL, 0);
 	} else {
 		struct ir_route_ctx ctx = {.self_node = n->self_node,
 					   .inflight = inflight_cb,
@@ -324,7 +328,7 @@ static int choose(struct ir_node *n, const struct ir_node_msg *m, const char *co
 }
 
 static int xmit(struct ir_node *n, const struct ir_node_msg *m, const void *p, size_t len,
-		uint16_t attempt, const struct ir_route_inst *to, char *why, size_t cap)
+		uint16_t attempt, bool moved, const struct ir_route_inst *to, char *why, size_t cap)
 {
 	struct ir_conn *c;
 	int rc = ir_peers_get(n->peers, to, &c, why, cap);
@@ -333,6 +337,9 @@ static int xmit(struct ir_node *n, const struct ir_node_msg *m, const void *p, s
 	struct ir_frame_hdr h;
 	ir_frame_init(&h, (enum ir_frame_type)m->type);
 	h.flags = m->flags;
+	/* A resent or rerouted branch of a join is never forwarded again. */
+	if (m->type == IR_FRAME_DATA && n->dest[m->fn].join && (moved || attempt))
+		h.flags |= IR_FRAME_F_FWD;
 	h.branch = m->branch;
 	h.request_id = m->req;
 	h.origin = m->origin;
@@ -378,9 +385,10 @@ int ir_node_send(struct ir_node *n, const struct ir_node_msg *m, void *payload, 
 		return -EMSGSIZE;
 	}
 	struct ir_route_inst to;
-	int rc = choose(n, m, NULL, 0, &to, why, cap);
+	bool moved;
+	int rc = choose(n, m, NULL, 0, &to, &moved, why, cap);
 	if (!rc)
-		rc = xmit(n, m, payload, len, 0, &to, why, cap);
+		rc = xmit(n, m, payload, len, 0, moved, &to, why, cap);
 	if (rc) {
 		ir_node_free_buf(payload);
 		return rc;
@@ -476,6 +484,7 @@ static void pump(struct ir_loop *loop, void *arg)
 			}
 			const char *last = it[i].tried[it[i].ntried - 1];
 			struct ir_route_inst to;
+			bool moved = false;
 			int rc = -1;
 			if (!suspect_find(n, last) && mt->m.type == IR_FRAME_DATA) {
 				/* the peer is up: it may be waiting for a slow branch */
@@ -491,11 +500,11 @@ static void pump(struct ir_loop *loop, void *arg)
 				ir_table_put(t);
 			}
 			if (rc)
-				rc = choose(n, &mt->m, it[i].tried, it[i].ntried, &to, why,
+				rc = choose(n, &mt->m, it[i].tried, it[i].ntried, &to, &moved, why,
 					    sizeof(why));
 			if (!rc)
-				rc = xmit(n, &mt->m, p, len, (uint16_t)it[i].attempts, &to, why,
-					  sizeof(why));
+				rc = xmit(n, &mt->m, p, len, (uint16_t)it[i].attempts, moved, &to,
+					  why, sizeof(why));
 			if (!rc)
 				rc = ir_outbox_resent(n->outbox, it[i].req, it[i].fn, it[i].branch,
 						      to.id, now);

@@ -44,8 +44,6 @@
 
 #define IR_FN_ENTRY 0xffffu /* "function index" of the entry (src_fn, outbox key) */
 #define IR_FN_ERROR 0xfffeu /* outbox key of an ERROR on its way to the entry */
-/* A frame forwarded by a join instance to the owner: never forwarded again. */
-#define IR_FRAME_F_FWD 0x0004u
 
 struct ir_node;
 

@@ -421,8 +421,10 @@ void ir__conn_lost(struct ir_conn *c, int err, const char *why)
 	ir__conn_hold(c);
 	if (c->dialer && c->cfg.reconnect) {
 		schedule_retry(c);
-		if (was_open && c->cbs.on_close)
-			c->cbs.on_close(c, err, c->ud);
+		/* A failed attempt is reported too: the peer may be gone for
+		 * good, and the layer above decides (node.c resends elsewhere). */
+		if (c->cbs.on_close)
+			c->cbs.on_close(c, was_open ? err : (err ? err : -ECONNREFUSED), c->ud);
 	} else {
 		c->state = IR_CONN_DEAD;
 		ls_unlink(c);

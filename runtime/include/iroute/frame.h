@@ -56,7 +56,11 @@ enum ir_frame_type {
 
 #define IR_FRAME_F_LAST 0x0001u /* last piece of a streamed output */
 #define IR_FRAME_F_MORE 0x0002u /* more pieces of this output follow */
-#define IR_FRAME_F_ALL 0x0003u	/* every flag this version knows */
+/* DATA for a join, sent to an instance that is not the join's owner by
+ * the table alone (the owner is suspect here) or sent again: the
+ * receiver keeps it instead of forwarding it to the owner. */
+#define IR_FRAME_F_FWD 0x0004u
+#define IR_FRAME_F_ALL 0x0007u	/* every flag this version knows */
 
 /* The decoded header, in host byte order. */
 struct ir_frame_hdr {

@@ -25,7 +25,9 @@
  *   - A dialer with cfg.reconnect set survives the loss of its peer: it
  *     reports on_close(), reconnects with exponential backoff, re-runs the
  *     handshake and then sends what was still queued (a frame cut in the
- *     middle is resent whole).  Frames already written to the peer are not
+ *     middle is resent whole).  Every failed attempt after ir_dial()
+ *     returned is reported as well, with on_close(@err < 0), so the layer
+ *     above can give up on a peer that never answers.  Frames already written to the peer are not
  *     resent: delivery guarantees belong to the ACK layer above.
  *   - Functions return 0 or -errno; detail is in ir_conn_last_error().
  */
