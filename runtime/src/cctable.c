@@ -76,10 +76,10 @@ char *ir_cc_table_json(const struct ir_workflow *wf, int fn, uint64_t epoch,
 		if (f->nprev > 1)
 			route(&b, &first, f->name, fnlists[fn]);
 		puts_(&b, "}");
-		if (f->sink) {
-			puts_(&b, ",\"entries\":");
-			puts_(&b, entries ? entries : "[]");
-		}
+		/* Every function: a sink sends its result, any function an
+		 * error, straight back to the entry that took the request. */
+		puts_(&b, ",\"entries\":");
+		puts_(&b, entries ? entries : "[]");
 		puts_(&b, "}");
 	}
 	if (b.oom) {

@@ -8,8 +8,9 @@
  *    "routes":{"S1":[inst,...],"S2":[...],"F":[...]},"entries":[...]}
  * routes: every successor of F in "next" order, then F itself when F is a
  * join (a branch that reaches an instance which does not own the request
- * under its table is forwarded to the owner); "entries" only when F is a
- * sink (its output goes straight back to the entry that took the request).
+ * under its table is forwarded to the owner); "entries": the entry
+ * instances (a sink's output, and any function's error, go straight back
+ * to the entry that took the request).
  * The entry role ("function":null,"role":"entry") routes to the
  * workflow's entry functions.  inst is the instance object the coordinator
  * made at registration (see README "The coordinator").

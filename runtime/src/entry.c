@@ -526,7 +526,7 @@ static int post_callback(struct ereq *r)
 	int hl = snprintf(head, sizeof(head),
 			  "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: %s\r\n"
 			  "X-Call-Id: %s\r\nX-Function-Status: %d\r\nX-Duration-Seconds: %.6f\r\n"
-			  "Connection: close\r\n",
+			  "Connection: close\r\n\r\n",
 			  u.prefix[0] ? u.prefix : "/", u.host, u.port,
 			  ct ? ct : "application/octet-stream", r->call_id, r->status,
 			  (double)(ir_now_ns() - r->t0_mono) / 1e9);

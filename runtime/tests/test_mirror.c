@@ -202,7 +202,7 @@ START_TEST(table_shapes)
 	size_t len;
 	char *t = ir_cc_table_json(&wf, 0, 9, lists, "[6]", &len);
 	ck_assert_str_eq(t, "{\"epoch\":9,\"workflow\":\"w\",\"function\":\"a\",\"role\":\"function\","
-			    "\"routes\":{\"b\":[2],\"c\":[3]}}");
+			    "\"routes\":{\"b\":[2],\"c\":[3]},\"entries\":[6]}");
 	ck_assert_uint_eq(len, strlen(t));
 	free(t);
 	t = ir_cc_table_json(&wf, 3, 9, lists, "[6]", NULL);

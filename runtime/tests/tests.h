@@ -31,6 +31,7 @@ Suite *pool_suite(void);
 Suite *finra_suite(void);
 Suite *peers_suite(void);
 Suite *outbox_suite(void);
+Suite *dag_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);

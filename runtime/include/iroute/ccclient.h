@@ -77,7 +77,7 @@ struct ir_table {
 	struct ir_route_fn *routes; /* in the table's order: successors in "next" order,
 				       then the function itself when it is a join */
 	size_t nroutes;
-	struct ir_route_inst *entries; /* a sink's table: where results go back */
+	struct ir_route_inst *entries; /* where results and errors go back */
 	size_t nentries;
 	char *json; /* the table's JSON text, NUL-terminated */
 	size_t json_len;
