@@ -56,7 +56,7 @@ FUZZ_TIME  ?= 60
 # Keep the objects of pattern-built binaries (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog bench-control fuzz valgrind clean format run
+.PHONY: all deps test test-unit fuzz-replay bench bench-transport bench-watchdog bench-control bench-finra fuzz valgrind clean format run
 
 all: $(LIB) $(MAIN_LIBS) $(CMD_BINS) $(TFN_BIN) $(TEST_BIN) $(BENCH_BINS) $(REPLAY_BIN)
 
@@ -127,6 +127,7 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-transport
 	@$(MAKE) --no-print-directory bench-watchdog
 	@$(MAKE) --no-print-directory bench-control
+	@$(MAKE) --no-print-directory bench-finra
 
 bench-transport: $(BUILD)/bin/iroute-bench-transport
 	@mkdir -p build/bench
@@ -146,6 +147,13 @@ bench-control: $(BUILD)/bin/iroute-cc $(BUILD)/bin/iroute-bench-control
 	@mkdir -p build/bench
 	$(BUILD)/bin/iroute-bench-control --cc $(BUILD)/bin/iroute-cc --zk-start --json build/bench/control.json
 
+# FINRA-5 end to end over ipc and tcp, direct (iroute) vs. every hop
+# relayed through a central HTTP orchestrator, same client, same run:
+# build/bench/finra.json and a table (scripts/bench-finra.sh).
+bench-finra: all
+	@scripts/deps.sh
+	scripts/bench-finra.sh $(BUILD) build/bench/finra.json
+
 # The test suites under valgrind.  Check still forks a child per test, so
 # tests stay isolated; valgrind follows the fork and checks every child (a
 # finding fails that test through the exit code).  Programs the tests exec
@@ -154,12 +162,12 @@ valgrind: $(TEST_BIN) $(CMD_BINS)
 	IROUTE_BIN_DIR=$(BUILD)/bin CK_DEFAULT_TIMEOUT=600 IROUTE_TEST_LIGHT=1 valgrind \
 		--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(TEST_BIN)
 
-# The local demo.  Until the workflow runtime lands (function instances,
-# entry, coordinator), it measures the one-hop transports in quick mode.
+# The local demo: the FINRA workflow as processes (iroute local up), one
+# request with its result, a 2000-request bench (the `latency:` line),
+# then iroute local down.
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bin/iroute-bench-transport
-	@mkdir -p build/bench
-	$(BUILD)/bin/iroute-bench-transport --quick --json build/bench/transport-quick.json
+	@$(MAKE) --no-print-directory all
+	scripts/run-local.sh $(BUILD)
 
 format:
 	clang-format -i runtime/include/iroute/*.h runtime/src/*.[ch] runtime/tests/*.[ch] \
@@ -168,7 +176,9 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(wildcard $(BUILD)/obj/runtime/cmd/*.d \
+	$(BUILD)/obj/runtime/main/*.d $(BUILD)/obj/runtime/bench/*.d $(BUILD)/obj/runtime/tests/fns/*.d \
+	$(BUILD)/obj/runtime/fuzz/*.d)
 
 # Parts with their own targets (install, image, the finra bench...).
 -include $(sort $(wildcard mk/*.mk))

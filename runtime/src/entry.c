@@ -816,6 +816,33 @@ static int run_bench(struct entry *e, const struct ir_wd_call *call, struct ir_w
 	return rc > 0 ? 0 : rc;
 }
 
+/* GET /generate?seq=N: the N-th request body of generate_data(), e.g. for
+ * `iroute invoke --generate N`. */
+static int run_generate(struct entry *e, const struct ir_wd_call *call, struct ir_wd_reply *rep)
+{
+	uint64_t seq = 0;
+	if (!e->gen)
+		return reply_error(rep, 404, "this entry has no generate_data()");
+	if (!query_u64(call->query, "seq", &seq))
+		return reply_error(rep, 400, "generate: seq must be a non-negative integer");
+	struct ir_out *o = ir_out_new(NULL, 0, 0, NULL, NULL);
+	int g = o ? e->gen(seq, o) : -ENOMEM;
+	if (g) {
+		ir_out_free(o);
+		return reply_error(rep, 500, "generate_data(%" PRIu64 ") returned %d", seq, g);
+	}
+	const void *p;
+	size_t len;
+	ir_out_get(o, 0, &p, &len);
+	rep->body = malloc(len ? len : 1);
+	if (rep->body) {
+		memcpy(rep->body, p, len);
+		rep->len = len;
+	}
+	ir_out_free(o);
+	return rep->body ? 0 : -ENOMEM;
+}
+
 /* ---- HTTP ---- */
 
 static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_reply *rep)
@@ -832,6 +859,8 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 		return run_bench(e, call, rep);
 	if (strcmp(call->path, "/async") == 0 && post)
 		return run_async(e, call, rep, &h);
+	if (strcmp(call->path, "/generate") == 0 && strcmp(call->method, "GET") == 0)
+		return run_generate(e, call, rep);
 	if (strcmp(call->path, "/") != 0 && strcmp(call->path, "") != 0)
 		return reply_error(rep, 404,
 				   "no such path \"%s\": POST / runs the workflow, POST /async, "

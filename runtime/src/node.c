@@ -867,6 +867,7 @@ int ir_node_start(struct ir_node **out, const struct ir_node_cfg *cfg,
 	if (rc < 0)
 		goto fail;
 	n->token_len = (size_t)rc;
+	n->token[rc] = '\0'; /* ccclient takes it as a string; a file's newline stays past len */
 	if (n->cfg.node[0])
 		snprintf(n->self_node, sizeof(n->self_node), "%s", n->cfg.node);
 	else {

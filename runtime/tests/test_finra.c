@@ -13,17 +13,17 @@
 #include "iroute/handler.h"
 #include "iroute/workflow.h"
 
-#include "../../benchmarks/finra/finra.h"
+#include "../../benchmarks/finra/common/finra.h"
 
-#include "../../benchmarks/finra/common.c"
-#include "../../benchmarks/finra/expected.c"
-#include "../../benchmarks/finra/functions/lastpx.c"
-#include "../../benchmarks/finra/functions/margin_balance.c"
-#include "../../benchmarks/finra/functions/marketdata.c"
-#include "../../benchmarks/finra/functions/side.c"
-#include "../../benchmarks/finra/functions/tradedate.c"
-#include "../../benchmarks/finra/functions/volume.c"
-#include "../../benchmarks/finra/generate.c"
+#include "../../benchmarks/finra/common/common.c"
+#include "../../benchmarks/finra/common/expected.c"
+#include "../../benchmarks/finra/common/functions/lastpx.c"
+#include "../../benchmarks/finra/common/functions/margin_balance.c"
+#include "../../benchmarks/finra/common/functions/marketdata.c"
+#include "../../benchmarks/finra/common/functions/side.c"
+#include "../../benchmarks/finra/common/functions/tradedate.c"
+#include "../../benchmarks/finra/common/functions/volume.c"
+#include "../../benchmarks/finra/common/generate.c"
 
 Suite *finra_suite(void);
 

@@ -23,7 +23,8 @@ int main(void)
 	    wdhard_suite,   wdproxy_suite, httpc_suite, workflow_suite,
 	    zk_suite,	    mirror_suite,  cc_suite,	ccclient_suite,
 	    handler_suite,  join_suite,	route_suite, pool_suite,
-	    finra_suite,    peers_suite,   outbox_suite, dag_suite};
+	    finra_suite,    peers_suite,   outbox_suite, dag_suite,
+	    cli_suite,      central_suite, template_suite};
 	SRunner *sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 		srunner_add_suite(sr, suites[i]());

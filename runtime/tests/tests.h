@@ -32,6 +32,9 @@ Suite *finra_suite(void);
 Suite *peers_suite(void);
 Suite *outbox_suite(void);
 Suite *dag_suite(void);
+Suite *cli_suite(void);
+Suite *central_suite(void);
+Suite *template_suite(void);
 
 /* IROUTE_TEST_LIGHT=1 (valgrind runs) shrinks the heaviest cases. */
 int test_light(void);

@@ -1,10 +1,11 @@
-/* handler.c - the c-func handler of FINRA function "margin-balance" (functions/margin_balance.c).
- * Includes the shared sources, so the build needs benchmarks/finra/ around
- * this folder (README.md, "Building"). */
+/* handler.c - the c-func handler of FINRA function "margin-balance"
+ * (common/functions/margin_balance.c).
+ * Includes the shared sources from common/, which stack.yml copies into the
+ * function folder (configuration.copy; README.md, "Building"). */
 #include <iroute/handler.h>
 
-#include "../common.c"
-#include "../functions/margin_balance.c"
+#include "common/common.c"
+#include "common/functions/margin_balance.c"
 
 int handle(void *state, const struct ir_req *req, const struct ir_in *in, size_t nin,
 	   struct ir_out *out);

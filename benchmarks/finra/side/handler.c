@@ -1,10 +1,10 @@
-/* handler.c - the c-func handler of FINRA function "side" (functions/side.c).
- * Includes the shared sources, so the build needs benchmarks/finra/ around
- * this folder (README.md, "Building"). */
+/* handler.c - the c-func handler of FINRA function "side" (common/functions/side.c).
+ * Includes the shared sources from common/, which stack.yml copies into the
+ * function folder (configuration.copy; README.md, "Building"). */
 #include <iroute/handler.h>
 
-#include "../common.c"
-#include "../functions/side.c"
+#include "common/common.c"
+#include "common/functions/side.c"
 
 int handle(void *state, const struct ir_req *req, const struct ir_in *in, size_t nin,
 	   struct ir_out *out);
