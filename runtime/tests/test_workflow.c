@@ -250,7 +250,7 @@ START_TEST(t_social_network)
 	ck_assert_str_eq(names(wf.sinks, wf.nsinks), "post-storage,user-timeline,home-timeline");
 	assert_json(ir_workflow_slice_json(&wf, "upload-user-mentions"),
 		    "{\"workflow\":\"social-network\",\"function\":\"upload-user-mentions\","
-		    "\"entry\":false,\"sink\":false,\"join\":false,\"index\":4,\"next\":[{\"name\":"
+		    "\"entry\":false,\"sink\":false,\"join\":false,\"index\":3,\"next\":[{\"name\":"
 		    "\"compose-and-upload\",\"index\":5,\"join\":true,\"branch\":2,\"inputs\":4}],"
 		    "\"prev\":[\"compose-post\"]}");
 	assert_json(ir_workflow_slice_json(&wf, "compose-and-upload"),
