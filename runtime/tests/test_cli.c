@@ -1301,6 +1301,16 @@ static void finra_e2e(const char *const *flags)
 	ck_assert_msg(st == 0 && strstr(buf, "\"ok\":300") && strstr(buf, "\"wrong\":0") &&
 			  strstr(buf, "\"errors\":0"),
 		      "exit %d: %s", st, buf);
+	/* wrong content: a clear 4xx that names the function that refused it */
+	r = CLI("invoke", "--state", state, "--data", "{\"trades\": 3}");
+	cli_expect(&r, 1, "invoke with a bad portfolio");
+	ck_assert_msg(strstr(r.err, "answered 400") && strstr(r.err, "\"function\":\""), "%s",
+		      r.err);
+	cli_res_free(&r);
+	r = CLI("invoke", "--state", state, "--data", "not json");
+	cli_expect(&r, 1, "invoke with a body that is not JSON");
+	ck_assert_msg(strstr(r.err, "answered 400"), "%s", r.err);
+	cli_res_free(&r);
 	r = CLI("local", "down", "--state", state);
 	cli_expect(&r, 0, "down finra");
 	cli_res_free(&r);
