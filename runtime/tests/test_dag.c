@@ -215,6 +215,11 @@ static void expect_error(const char *in, int status, const char *fn, const char 
 
 START_TEST(handler_crash)
 {
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan owns SIGSEGV in the instance: recovery is tested in the plain build. */
+	fprintf(stderr, "handler_crash: skipped under ASan\n");
+	return;
+#endif
 	three(NULL);
 	expect_error("CRASH@b)", 500, "b", "crashed (signal 11");
 	expect("x", "c(b(a(x)))"); /* the instance lives on */
