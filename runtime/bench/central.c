@@ -70,6 +70,7 @@
 #include <cjson/cJSON.h>
 
 #include "httpc.h"
+#include "envnum.h"
 #include "iroute/log.h"
 #include "iroute/wdconfig.h"
 #include "iroute/workflow.h"
@@ -633,24 +634,6 @@ static int central_handle(void *arg, const struct ir_wd_call *call, struct ir_wd
 
 /* ---- configuration ---- */
 
-static int env_u32(const char *name, uint32_t def, uint32_t min, uint32_t max, uint32_t *out)
-{
-	const char *s = getenv(name);
-	if (!s || !*s) {
-		*out = def;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || errno || *s == '-' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: \"%s\" is not an integer %u-%u\n", name, s, min, max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static int add_inst(struct fnode *fn, const char *url, size_t len)
 {
 	char err[512];
@@ -813,9 +796,9 @@ static int serve(const struct ir_wd_config *cfg)
 		return 2;
 	}
 	uint32_t mport, workers, connect_ms;
-	if (env_u32("IROUTE_METRICS_PORT", 0, 0, 65535, &mport) ||
-	    env_u32("IROUTE_CENTRAL_WORKERS", 64, 0, 4096, &workers) ||
-	    env_u32("IROUTE_CENTRAL_CONNECT_MS", 3000, 1, 600000, &connect_ms))
+	if (ir_env_u32_say(PROG, "IROUTE_METRICS_PORT", 0, 0, 65535, &mport) ||
+	    ir_env_u32_say(PROG, "IROUTE_CENTRAL_WORKERS", 64, 0, 4096, &workers) ||
+	    ir_env_u32_say(PROG, "IROUTE_CENTRAL_CONNECT_MS", 3000, 1, 600000, &connect_ms))
 		return 2;
 	const char *spec = getenv("IROUTE_CENTRAL_FUNCTIONS");
 	if (!spec || !*spec) {

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "envnum.h"
 #include "iroute/wdconfig.h"
 #include "watchdog.h"
 
@@ -165,24 +166,6 @@ static int echofn_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_
 	return 0;
 }
 
-static int env_u32(const char *name, uint32_t def, uint32_t min, uint32_t max, uint32_t *out)
-{
-	const char *s = getenv(name);
-	if (!s || !*s) {
-		*out = def;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || errno || *s == '-' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: \"%s\" is not an integer %u-%u\n", name, s, min, max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
 int main(void)
 {
 	static struct echofn e;
@@ -201,10 +184,10 @@ int main(void)
 		return 2;
 	}
 	uint32_t mport;
-	if (env_u32("ECHOFN_DELAY_MS", 0, 0, 600000, &e.delay_ms) ||
-	    env_u32("ECHOFN_FAIL_STATUS", 0, 0, 599, &e.fail_status) ||
-	    env_u32("ECHOFN_FAIL_EVERY", 1, 1, 1000000, &e.fail_every) ||
-	    env_u32("IROUTE_METRICS_PORT", 0, 0, 65535, &mport))
+	if (ir_env_u32_say(PROG, "ECHOFN_DELAY_MS", 0, 0, 600000, &e.delay_ms) ||
+	    ir_env_u32_say(PROG, "ECHOFN_FAIL_STATUS", 0, 0, 599, &e.fail_status) ||
+	    ir_env_u32_say(PROG, "ECHOFN_FAIL_EVERY", 1, 1, 1000000, &e.fail_every) ||
+	    ir_env_u32_say(PROG, "IROUTE_METRICS_PORT", 0, 0, 65535, &mport))
 		return 2;
 	if (e.fail_status && e.fail_status < 100) {
 		fprintf(stderr, PROG ": ECHOFN_FAIL_STATUS: %u is not an HTTP status\n",

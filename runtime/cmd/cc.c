@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cc.h"
+#include "envnum.h"
 #include "iroute/log.h"
 #include "iroute/token.h"
 #include "iroute/wdconfig.h"
@@ -40,24 +41,6 @@
 extern char **environ;
 
 #define PROG "iroute-cc"
-
-static int env_u32(const char *name, uint32_t def, uint32_t min, uint32_t max, uint32_t *out)
-{
-	const char *s = getenv(name);
-	if (!s || !*s) {
-		*out = def;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || errno || *s == '-' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: \"%s\" is not an integer %u-%u\n", name, s, min, max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
 
 /* The environment with the coordinator's watchdog defaults added; the
  * strings it added are those after environ's @n entries. */
@@ -118,7 +101,7 @@ static int open_mirror(const struct ir_workflow *wf, struct ir_mirror **m, char 
 	if (rc < 0)
 		return rc;
 	uint32_t session;
-	if (env_u32("IROUTE_ZK_SESSION_MS", 6000, 1000, 600000, &session))
+	if (ir_env_u32_say(PROG, "IROUTE_ZK_SESSION_MS", 6000, 1000, 600000, &session))
 		return -EINVAL;
 	struct ir_zk_opts o = {.hosts = zk,
 			       .cred = wcred,
@@ -133,10 +116,10 @@ static int open_mirror(const struct ir_workflow *wf, struct ir_mirror **m, char 
 
 static int load_params(struct ir_cc_params *p, const struct ir_wd_config *cfg)
 {
-	if (env_u32("IROUTE_LEASE_MS", 5000, 100, 3600000, &p->lease_ms) ||
-	    env_u32("IROUTE_POLL_MS", 2000, 10, 3600000, &p->poll_ms) ||
-	    env_u32("IROUTE_EPOCH_BATCH_MS", 2, 0, 10000, &p->batch_ms) ||
-	    env_u32("IROUTE_PROBE_MS", 500, 10, 60000, &p->probe_ms))
+	if (ir_env_u32_say(PROG, "IROUTE_LEASE_MS", 5000, 100, 3600000, &p->lease_ms) ||
+	    ir_env_u32_say(PROG, "IROUTE_POLL_MS", 2000, 10, 3600000, &p->poll_ms) ||
+	    ir_env_u32_say(PROG, "IROUTE_EPOCH_BATCH_MS", 2, 0, 10000, &p->batch_ms) ||
+	    ir_env_u32_say(PROG, "IROUTE_PROBE_MS", 500, 10, 60000, &p->probe_ms))
 		return -EINVAL;
 	if (p->poll_ms >= p->lease_ms) {
 		fprintf(stderr, PROG ": IROUTE_POLL_MS (%u) must be below IROUTE_LEASE_MS (%u)\n",
@@ -162,7 +145,7 @@ static int serve(const struct ir_wd_config *cfg)
 	struct ir_cc_params p = {0};
 	static uint8_t token[IR_TOKEN_MAX];
 	uint32_t mport;
-	if (load_params(&p, cfg) != 0 || env_u32("IROUTE_METRICS_PORT", 0, 0, 65535, &mport))
+	if (load_params(&p, cfg) != 0 || ir_env_u32_say(PROG, "IROUTE_METRICS_PORT", 0, 0, 65535, &mport))
 		return 2;
 	int n = ir_token_load(token, sizeof(token), err, sizeof(err));
 	if (n < 0) {

@@ -587,6 +587,24 @@ static int body_of(const struct opts *o, bool stdin_default, char **buf, size_t 
 	return 0;
 }
 
+/* The entry's URL: --url, or the state's (the stack or --state).  0 or 1/2. */
+static int entry_url(struct opts *o, char *url, size_t cap)
+{
+	if (o->url) {
+		if (o->state || o->positional)
+			return usage_error(o->cmd, "give --url or the stack, not both");
+		snprintf(url, cap, "%s", o->url);
+		return 0;
+	}
+	struct ir_lstate s;
+	int rc = target_state(o, &s);
+	if (rc)
+		return rc;
+	snprintf(url, cap, "%s", s.entry_url);
+	ir_lstate_free(&s);
+	return 0;
+}
+
 static int cmd_invoke(int argc, char **argv)
 {
 	static const struct flag flags[] = {
@@ -604,17 +622,8 @@ static int cmd_invoke(int argc, char **argv)
 	if (o.callback && !o.async)
 		return usage_error(o.cmd, "--callback goes with --async");
 	char url[PATH_MAX];
-	if (o.url) {
-		if (o.state || o.positional)
-			return usage_error(o.cmd, "give --url or the stack, not both");
-		snprintf(url, sizeof(url), "%s", o.url);
-	} else {
-		struct ir_lstate s;
-		if ((rc = target_state(&o, &s)))
-			return rc;
-		snprintf(url, sizeof(url), "%s", s.entry_url);
-		ir_lstate_free(&s);
-	}
+	if ((rc = entry_url(&o, url, sizeof(url))))
+		return rc;
 	char *body;
 	size_t len;
 	if (o.generate) {
@@ -718,17 +727,8 @@ static int cmd_bench(int argc, char **argv)
 	    (rc = count(&o, "--timeout", o.timeout, 0, 0, 86400 * 7, &timeout)))
 		return rc;
 	char url[PATH_MAX];
-	if (o.url) {
-		if (o.state || o.positional)
-			return usage_error(o.cmd, "give --url or the stack, not both");
-		snprintf(url, sizeof(url), "%s", o.url);
-	} else {
-		struct ir_lstate s;
-		if ((rc = target_state(&o, &s)))
-			return rc;
-		snprintf(url, sizeof(url), "%s", s.entry_url);
-		ir_lstate_free(&s);
-	}
+	if ((rc = entry_url(&o, url, sizeof(url))))
+		return rc;
 	char *body;
 	size_t len;
 	if ((rc = body_of(&o, false, &body, &len)))

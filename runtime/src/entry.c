@@ -33,6 +33,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "envnum.h"
 #include "httpc.h"
 #include "instance.h"
 #include "iroute/handler.h"
@@ -900,22 +901,6 @@ static int load_workflow(struct entry *e, char *err, size_t errlen)
 	return 0;
 }
 
-static int env_ms(const char *name, uint32_t def, uint32_t *out)
-{
-	const char *s = getenv(name);
-	*out = def;
-	if (!s || !*s)
-		return 0;
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || *s == '-' || v > 3600000) {
-		fprintf(stderr, PROG ": %s: \"%s\" is not an integer 0-3600000\n", name, s);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
 int ir_entry_main(ir_generate_fn gen)
 {
 	struct ir_wd_config cfg;
@@ -930,8 +915,8 @@ int ir_entry_main(ir_generate_fn gen)
 	if (!e)
 		goto out;
 	e->gen = gen;
-	if (env_ms("IROUTE_RETRY_MS", 3000, &e->retry_ms) ||
-	    env_ms("IROUTE_TIMEOUT_MS", 30000, &timeout_ms))
+	if (ir_env_u32_say(PROG, "IROUTE_RETRY_MS", 3000, 0, 3600000, &e->retry_ms) ||
+	    ir_env_u32_say(PROG, "IROUTE_TIMEOUT_MS", 30000, 0, 3600000, &timeout_ms))
 		goto out;
 	e->default_timeout_ns = (uint64_t)(timeout_ms ? timeout_ms : 30000) * 1000000ull;
 	if (ir_node_cfg_env(&ncfg, true, cfg.port, err, sizeof(err)) != 0) {

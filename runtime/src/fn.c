@@ -34,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "envnum.h"
 #include "instance.h"
 #include "iroute/handler.h"
 #include "iroute/log.h"
@@ -703,19 +704,8 @@ int ir_func_main(const struct ir_handler_vt *vt)
 		goto out;
 	}
 	snprintf(f->name, sizeof(f->name), "%s", ncfg.function);
-	const char *ht = getenv("IROUTE_HANDLER_TIMEOUT_MS");
-	if (ht && *ht) {
-		char *end;
-		unsigned long v = strtoul(ht, &end, 10);
-		if (*end || v > 3600000) {
-			fprintf(stderr,
-				PROG ": IROUTE_HANDLER_TIMEOUT_MS: \"%s\" is not an integer "
-				     "0-3600000\n",
-				ht);
-			goto out;
-		}
-		f->handler_timeout_ms = (uint32_t)v;
-	}
+	if (ir_env_u32_say(PROG, "IROUTE_HANDLER_TIMEOUT_MS", 0, 0, 3600000, &f->handler_timeout_ms))
+		goto out;
 	f->out_max = ncfg.max_payload;
 	if (vt->init && (rc = vt->init(&f->state)) != 0) {
 		fprintf(stderr, PROG ": %s: handler_init() returned %d\n", f->name, rc);

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "envnum.h"
 #include "iroute/log.h"
 #include "iroute/token.h"
 #include "iroute/transport.h"
@@ -716,24 +717,6 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static int env_u32(const char *name, uint32_t def, uint32_t min, uint32_t max, uint32_t *out,
-		   char *err, size_t errlen)
-{
-	const char *s = env(name);
-	*out = def;
-	if (!s)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || errno || *s == '-' || v < min || v > max) {
-		snprintf(err, errlen, "%s: \"%s\" is not an integer %u-%u", name, s, min, max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
 int ir_node_cfg_env(struct ir_node_cfg *cfg, bool entry, unsigned http_port, char *err,
 		    size_t errlen)
 {
@@ -771,9 +754,9 @@ int ir_node_cfg_env(struct ir_node_cfg *cfg, bool entry, unsigned http_port, cha
 		snprintf(err, errlen, "IROUTE_TRANSPORT=ipc with IROUTE_IPC=0");
 		return -EINVAL;
 	}
-	if (env_u32("IROUTE_CAPACITY", 2, 1, 1024, &cfg->capacity, err, errlen) ||
-	    env_u32("IROUTE_ACK_TIMEOUT_MS", 1000, 1, 3600000, &cfg->ack_timeout_ms, err, errlen) ||
-	    env_u32("IROUTE_MAX_PAYLOAD", 64u << 20, 1024, 1u << 30, &cfg->max_payload, err,
+	if (ir_env_u32("IROUTE_CAPACITY", 2, 1, 1024, &cfg->capacity, err, errlen) ||
+	    ir_env_u32("IROUTE_ACK_TIMEOUT_MS", 1000, 1, 3600000, &cfg->ack_timeout_ms, err, errlen) ||
+	    ir_env_u32("IROUTE_MAX_PAYLOAD", 64u << 20, 1024, 1u << 30, &cfg->max_payload, err,
 		    errlen))
 		return -EINVAL;
 	return 0;
