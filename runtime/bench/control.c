@@ -39,7 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOKEN "bench-token"
+/* The cluster token of this run: random, made in main() (never a literal). */
+static char token[33];
 
 static const char *cc_bin, *zk_hosts;
 static char zk_buf[64];
@@ -150,9 +151,9 @@ static size_t reg_request(char *out, size_t cap, const char *fn, unsigned i)
 			  "\"transports\":[\"tcp\"]}",
 			  fn, (i >> 8) & 255, i & 255);
 	return (size_t)snprintf(out, cap,
-				"POST /v1/register HTTP/1.1\r\nHost: cc\r\nAuthorization: Bearer " TOKEN
+				"POST /v1/register HTTP/1.1\r\nHost: cc\r\nAuthorization: Bearer %s"
 				"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-				bl, body);
+				token, bl, body);
 }
 
 static const char HEALTH[] = "GET /_/health HTTP/1.1\r\nHost: cc\r\n\r\n";
@@ -192,7 +193,9 @@ static void cc_start(const char *name, bool zk)
 		snprintf(env_rcred, sizeof(env_rcred), "IROUTE_ZK_READER=fn:%016llx",
 			 (unsigned long long)rnd[1]);
 	}
-	char *env[] = {"IROUTE_TOKEN=" TOKEN, env_wf, env_port, env_mport, env_lock, env_mirror,
+	char env_token[64];
+	snprintf(env_token, sizeof(env_token), "IROUTE_TOKEN=%s", token);
+	char *env[] = {env_token, env_wf, env_port, env_mport, env_lock, env_mirror,
 		       env_zk, env_wcred, env_rcred,
 		       "IROUTE_LEASE_MS=60000", "IROUTE_POLL_MS=20000", "exec_timeout=60s",
 		       "IROUTE_LOG_LEVEL=warn", "PATH=/usr/bin:/bin", NULL};
@@ -388,8 +391,8 @@ static void send_all(struct poller *p, size_t n, bool health)
 		size_t len = health ? sizeof(HEALTH) - 1
 				    : (size_t)snprintf(req, sizeof(req),
 						       "GET /v1/routes?instance=%s&since=%llu HTTP/1.1\r\n"
-						       "Host: cc\r\nAuthorization: Bearer " TOKEN "\r\n\r\n",
-						       p[i].id, (unsigned long long)p[i].since);
+						       "Host: cc\r\nAuthorization: Bearer %s\r\n\r\n",
+						       p[i].id, (unsigned long long)p[i].since, token);
 		if (write(p[i].c.fd, health ? HEALTH : req, len) != (ssize_t)len)
 			die("poller write");
 	}
@@ -464,10 +467,12 @@ static void mirror_lag(double out[2], char *kind, size_t cap)
 	char *body;
 	if (!c || (c->fd = connect_cc(false)) < 0)
 		die("stats");
-	static const char req[] =
-	    "GET /v1/stats HTTP/1.1\r\nHost: cc\r\nAuthorization: Bearer " TOKEN "\r\n\r\n";
+	char req[160];
+	int rl = snprintf(req, sizeof(req),
+			  "GET /v1/stats HTTP/1.1\r\nHost: cc\r\nAuthorization: Bearer %s\r\n\r\n",
+			  token);
 	usleep(200000); /* the last epoch's write */
-	if (exchange(c, req, sizeof(req) - 1, &body) != 200)
+	if (exchange(c, req, (size_t)rl, &body) != 200)
 		die("stats");
 	const char *m = strstr(body, "\"mirror\":");
 	const char *k = m ? strstr(m, "\"kind\":\"") : NULL;
@@ -484,6 +489,11 @@ int main(int argc, char **argv)
 {
 	const char *json = NULL;
 	bool quick = false;
+	uint64_t t[2];
+	if (getrandom(t, sizeof(t), 0) != (ssize_t)sizeof(t))
+		die("getrandom");
+	snprintf(token, sizeof(token), "%016llx%016llx", (unsigned long long)t[0],
+		 (unsigned long long)t[1]);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cc") && i + 1 < argc)
 			cc_bin = argv[++i];

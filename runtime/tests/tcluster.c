@@ -36,7 +36,7 @@ static int spawn(const char *name, const char *bin, const char *const *env)
 	snprintf(v[3], sizeof(v[3]), "IROUTE_LOCK_FILE=%s/%s-%zu.lock", twd_dir, name, tc_n);
 	snprintf(v[4], sizeof(v[4]), "IROUTE_IPC_DIR=%s/ipc", twd_dir);
 	snprintf(v[5], sizeof(v[5]), "IROUTE_CC=http://127.0.0.1:%d", tc_cc_port);
-	snprintf(v[6], sizeof(v[6]), "IROUTE_TOKEN=tcluster-%d", (int)getpid());
+	snprintf(v[6], sizeof(v[6]), "%s", test_token_env());
 	snprintf(v[7], sizeof(v[7]), "IROUTE_MIRROR_FILE=%s/mirror.json", twd_dir);
 	snprintf(v[8], sizeof(v[8]), "IROUTE_WORKFLOW=%s/workflow.json", twd_dir);
 	snprintf(v[9], sizeof(v[9]), "IROUTE_LOG_LEVEL=info");
@@ -125,8 +125,7 @@ int tc_start_entry(const char *bin, const char *const *env)
 void tc_wait_ready(size_t instances)
 {
 	uint64_t t0 = now_ms();
-	char auth[128];
-	snprintf(auth, sizeof(auth), "-H 'Authorization: Bearer tcluster-%d'", (int)getpid());
+	const char *auth = test_bearer_curl();
 	for (;;) {
 		char *out = NULL;
 		int st = tc_post_port(tc_cc_port, "/v1/stats", NULL, auth, "ccstats", &out);

@@ -20,7 +20,6 @@
 #include "twd.h"
 #include "tzk.h"
 
-#define TOKEN "t0ken-for-tests"
 
 static __thread char *last_body; /* per thread: long-polls run on their own */
 
@@ -69,7 +68,7 @@ static int req_tok(const char *method, const char *target, const char *body, con
 
 static int req(const char *method, const char *target, const char *body)
 {
-	return req_tok(method, target, body, TOKEN);
+	return req_tok(method, target, body, test_token());
 }
 
 static cJSON *req_json(const char *method, const char *target, const char *body, int want)
@@ -101,7 +100,7 @@ static void cc_start(const char *wf, const char *const *extra)
 	size_t n = 0;
 	for (size_t i = 0; extra && extra[i] && n < 17; i++)
 		env[n++] = extra[i];
-	const char *const base[] = {"IROUTE_TOKEN=" TOKEN, wf_env, mirror_env, port_env,
+	const char *const base[] = {test_token_env(), wf_env, mirror_env, port_env,
 				    "IROUTE_LEASE_MS=1000", "IROUTE_POLL_MS=400"};
 	for (size_t i = 0; i < 6; i++)
 		env[n++] = base[i];
@@ -449,43 +448,46 @@ END_TEST
 START_TEST(bad_requests)
 {
 	cc_start("{\"dag\":[[\"a\"]]}", NULL);
-	static const struct {
+	char wrong[64], shorter[64]; /* the token plus a byte, and a prefix of it */
+	snprintf(wrong, sizeof(wrong), "%sx", test_token());
+	snprintf(shorter, sizeof(shorter), "%.5s", test_token());
+	const struct {
 		const char *method, *target, *body, *tok;
 		int status;
 		const char *needle;
 	} cases[] = {
 	    {"GET", "/v1/stats", NULL, NULL, 401, "Authorization"},
-	    {"GET", "/v1/stats", NULL, "wrong", 401, "Authorization"},
-	    {"GET", "/v1/stats", NULL, TOKEN "x", 401, "Authorization"},
-	    {"POST", "/v1/register", "{\"function\":", TOKEN, 400, "not valid JSON"},
-	    {"POST", "/v1/register", "[1,2]", TOKEN, 400, "not a JSON object"},
-	    {"POST", "/v1/register", "{}", TOKEN, 400, "\\\"function\\\""},
-	    {"POST", "/v1/register", "{\"function\":\"zz\"}", TOKEN, 400, "not in workflow"},
+	    {"GET", "/v1/stats", NULL, shorter, 401, "Authorization"},
+	    {"GET", "/v1/stats", NULL, wrong, 401, "Authorization"},
+	    {"POST", "/v1/register", "{\"function\":", test_token(), 400, "not valid JSON"},
+	    {"POST", "/v1/register", "[1,2]", test_token(), 400, "not a JSON object"},
+	    {"POST", "/v1/register", "{}", test_token(), 400, "\\\"function\\\""},
+	    {"POST", "/v1/register", "{\"function\":\"zz\"}", test_token(), 400, "not in workflow"},
 	    {"POST", "/v1/register", "{\"function\":\"a\",\"node\":\"n\",\"transports\":[\"tcp\"]}",
-	     TOKEN, 400, "addresses"},
+	     test_token(), 400, "addresses"},
 	    {"POST", "/v1/register",
 	     "{\"function\":\"a\",\"node\":\"n\",\"addresses\":{\"tcp\":\"h:1\"},\"transports\":[\"udp\"]}",
-	     TOKEN, 400, "transports"},
+	     test_token(), 400, "transports"},
 	    {"POST", "/v1/register",
 	     "{\"function\":\"a\",\"node\":\"n\",\"addresses\":{\"tcp\":\"h:1\"},\"transports\":[\"tcp\"],"
 	     "\"capacity\":0}",
-	     TOKEN, 400, "capacity"},
+	     test_token(), 400, "capacity"},
 	    {"POST", "/v1/register",
 	     "{\"function\":\"a\",\"node\":\"n\",\"adresses\":{\"tcp\":\"h:1\"},\"transports\":[\"tcp\"]}",
-	     TOKEN, 400, "unknown field \\\"adresses\\\""},
-	    {"POST", "/v1/register", "{\"function\":\"a\",\"role\":\"entry\"}", TOKEN, 400, "not both"},
-	    {"GET", "/v1/routes?instance=a-0000&since=0", NULL, TOKEN, 404, "unknown instance"},
-	    {"GET", "/v1/routes?since=0", NULL, TOKEN, 400, "instance"},
-	    {"GET", "/v1/routes?instance=a-1&since=x", NULL, TOKEN, 400, "since"},
-	    {"GET", "/v1/routes?instance=a-1&since=18446744073709551615", NULL, TOKEN, 400, "since"},
+	     test_token(), 400, "unknown field \\\"adresses\\\""},
+	    {"POST", "/v1/register", "{\"function\":\"a\",\"role\":\"entry\"}", test_token(), 400, "not both"},
+	    {"GET", "/v1/routes?instance=a-0000&since=0", NULL, test_token(), 404, "unknown instance"},
+	    {"GET", "/v1/routes?since=0", NULL, test_token(), 400, "instance"},
+	    {"GET", "/v1/routes?instance=a-1&since=x", NULL, test_token(), 400, "since"},
+	    {"GET", "/v1/routes?instance=a-1&since=18446744073709551615", NULL, test_token(), 400, "since"},
 	    {"POST", "/v1/register",
 	     "{\"function\":\"a\",\"node\":\"n\",\"addresses\":{\"tcp\":\"h:1\"},\"transports\":[\"tcp\"],"
 	     "\"epoch\":1.5}",
-	     TOKEN, 400, "epoch"},
-	    {"POST", "/v1/leave", "{\"id\":\"a-1\"}", TOKEN, 400, "instance"},
-	    {"POST", "/v1/suspect", "{\"instance\":\"a-1\"}", TOKEN, 400, "by"},
-	    {"GET", "/v1/register", NULL, TOKEN, 405, "not allowed"},
-	    {"GET", "/v1/nothing", NULL, TOKEN, 404, "no such endpoint"},
+	     test_token(), 400, "epoch"},
+	    {"POST", "/v1/leave", "{\"id\":\"a-1\"}", test_token(), 400, "instance"},
+	    {"POST", "/v1/suspect", "{\"instance\":\"a-1\"}", test_token(), 400, "by"},
+	    {"GET", "/v1/register", NULL, test_token(), 405, "not allowed"},
+	    {"GET", "/v1/nothing", NULL, test_token(), 404, "no such endpoint"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = req_tok(cases[i].method, cases[i].target, cases[i].body, cases[i].tok);
@@ -509,7 +511,7 @@ static void refused(const char *wf, const char *needle)
 	fclose(f);
 	snprintf(wf_env, sizeof(wf_env), "IROUTE_WORKFLOW=%s", p);
 	snprintf(port_env, sizeof(port_env), "port=%d", twd_port);
-	const char *env[] = {"IROUTE_TOKEN=" TOKEN, wf_env, port_env, NULL};
+	const char *env[] = {test_token_env(), wf_env, port_env, NULL};
 	spawn_bin("iroute-cc", env, false);
 	int st = wait_exit(5000);
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %d", wf, st);
@@ -538,7 +540,7 @@ START_TEST(bad_workflow_files)
 	/* And a missing file, and a missing token. */
 	char p[160];
 	snprintf(p, sizeof(p), "IROUTE_WORKFLOW=%s/none.json", twd_dir);
-	const char *env[] = {"IROUTE_TOKEN=" TOKEN, p, NULL};
+	const char *env[] = {test_token_env(), p, NULL};
 	spawn_bin("iroute-cc", env, false);
 	int st = wait_exit(5000);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);

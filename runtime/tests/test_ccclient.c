@@ -24,7 +24,6 @@
 #include "twd.h"
 #include "tzk.h"
 
-#define TOKEN "ccc-test-token"
 
 /* ---- table parsing ---- */
 
@@ -373,8 +372,9 @@ static void *fake_conn(void *arg)
 	while (read_request(fd, buf, sizeof(buf), &body)) {
 		char method[8] = "", path[512] = "";
 		sscanf(buf, "%7s %511s", method, path);
-		if (!strstr(buf, "\r\nAuthorization: Bearer " TOKEN "\r\n") &&
-		    !strstr(buf, "\r\nAuthorization: Bearer " TOKEN)) {
+		char want[96];
+		snprintf(want, sizeof(want), "\r\nAuthorization: Bearer %s\r\n", test_token());
+		if (!strstr(buf, want)) {
 			pthread_mutex_lock(&F.mu);
 			F.bad_auth++;
 			pthread_mutex_unlock(&F.mu);
@@ -489,7 +489,7 @@ static void opts_for(struct ir_ccc_opts *o, int port, const char *fn, struct rec
 {
 	snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%d", port);
 	*o = (struct ir_ccc_opts){.url = url_buf,
-				  .token = TOKEN,
+				  .token = test_token(),
 				  .function = fn,
 				  .entry = fn == NULL,
 				  .node = "node-1",
@@ -723,7 +723,9 @@ START_TEST(fake_register_refused)
 	struct ir_ccc *c = (struct ir_ccc *)1;
 	char err[512] = "";
 	opts_for(&o, F.port, "a", NULL);
-	o.token = "wrong";
+	char wrong[64];
+	snprintf(wrong, sizeof(wrong), "%sx", test_token()); /* not the cluster's */
+	o.token = wrong;
 	ck_assert_int_eq(ir_ccc_start(&c, &o, err, sizeof(err)), -EACCES);
 	ck_assert_ptr_null(c);
 	ck_assert_msg(strstr(err, "401: bad token") != NULL, "%s", err);
@@ -905,7 +907,7 @@ END_TEST
 
 START_TEST(opts_env)
 {
-	struct ir_ccc_opts o = {.token = "keep"};
+	struct ir_ccc_opts o = {.token = test_token()};
 	char err[256] = "";
 	unsetenv("IROUTE_CC");
 	ck_assert_int_eq(ir_ccc_opts_from_env(&o, err, sizeof(err)), -EINVAL);
@@ -925,7 +927,7 @@ START_TEST(opts_env)
 	ck_assert_uint_eq(o.capacity, 4);
 	ck_assert_str_eq(o.zk_hosts, "zk:2181");
 	ck_assert_str_eq(o.workflow, "t");
-	ck_assert_str_eq(o.token, "keep");
+	ck_assert_ptr_eq(o.token, test_token()); /* not read from the environment */
 	setenv("IROUTE_FUNCTION", "", 1);
 	setenv("IROUTE_CAPACITY", "0", 1);
 	ck_assert_int_eq(ir_ccc_opts_from_env(&o, err, sizeof(err)), -EINVAL);
@@ -950,7 +952,7 @@ static void cc_run(const char *const *extra)
 	snprintf(cc_env[0], sizeof(cc_env[0]), "IROUTE_WORKFLOW=%s", p);
 	snprintf(cc_env[1], sizeof(cc_env[1]), "IROUTE_MIRROR_FILE=%s/mirror.json", twd_dir);
 	snprintf(cc_env[2], sizeof(cc_env[2]), "port=%d", twd_port);
-	const char *env[16] = {"IROUTE_TOKEN=" TOKEN,  cc_env[0],	    cc_env[1], cc_env[2],
+	const char *env[16] = {test_token_env(),  cc_env[0],	    cc_env[1], cc_env[2],
 			       "IROUTE_LEASE_MS=1000", "IROUTE_POLL_MS=300"};
 	size_t n = 6;
 	for (size_t i = 0; extra && extra[i]; i++)
@@ -966,7 +968,7 @@ static void wait_mirrored(int n)
 	uint64_t t0 = now_ms();
 	for (;;) {
 		ck_assert_int_eq(
-		    curl(twd_port, "stats", "-H 'Authorization: Bearer " TOKEN "'", "/v1/stats"),
+		    curl(twd_port, "stats", test_bearer_curl(), "/v1/stats"),
 		    200);
 		char *s = read_file("stats", NULL);
 		cJSON *o = cJSON_Parse(s);
@@ -1206,7 +1208,7 @@ START_TEST(cc_stats_suspect)
 		ir_hist_add(&h, 2000);
 	ck_assert_int_eq(ir_ccc_push_stats(e, &h), 0);
 	ck_assert_int_eq(
-	    curl(twd_port, "stats", "-H 'Authorization: Bearer " TOKEN "'", "/v1/stats"), 200);
+	    curl(twd_port, "stats", test_bearer_curl(), "/v1/stats"), 200);
 	char *s = read_file("stats", NULL);
 	ck_assert_msg(strstr(s, "\"count\":100"), "%s", s);
 	free(s);

@@ -26,7 +26,6 @@
 #include "tests.h"
 #include "twd.h"
 
-#define TOKEN "template-test-token"
 
 static char repo[1024];	   /* the repository root (the cwd) */
 static char prefix[256];   /* twd_dir/root/usr/local after install */
@@ -366,7 +365,7 @@ static void start_cc(void)
 	snprintf(wf, sizeof(wf), "IROUTE_WORKFLOW=%s/build/hello-cc/function/workflow.json",
 		 twd_dir);
 	snprintf(mirror, sizeof(mirror), "IROUTE_MIRROR_FILE=%s/mirror.json", twd_dir);
-	const char *env[] = {cc.port, cc.mport, cc.lock, wf, mirror, "IROUTE_TOKEN=" TOKEN, NULL};
+	const char *env[] = {cc.port, cc.mport, cc.lock, wf, mirror, test_token_env(), NULL};
 	pid_t pid = start_bin("hello-cc", env);
 	wait_healthy("hello-cc", pid, twd_port);
 	snprintf(cc_url, sizeof(cc_url), "IROUTE_CC=http://127.0.0.1:%d", twd_port);
@@ -382,7 +381,7 @@ static int start_func(const char *fn)
 	inst_init(i, fn, free_port());
 	snprintf(names[nprocs], sizeof(names[nprocs]), "IROUTE_FUNCTION=%s", fn);
 	const char *env[] = {
-	    i->port, i->mport, i->lock, i->ipc, cc_url, names[nprocs], "IROUTE_TOKEN=" TOKEN, NULL};
+	    i->port, i->mport, i->lock, i->ipc, cc_url, names[nprocs], test_token_env(), NULL};
 	pid_t pid = start_bin(fn, env);
 	wait_healthy(fn, pid, i->p);
 	return i->p;
@@ -408,7 +407,7 @@ START_TEST(t_run_func)
 
 	/* The coordinator's table holds the instance it registered. */
 	ck_assert_int_eq(
-	    curl(twd_port, "table", "-H 'Authorization: Bearer " TOKEN "'", "/v1/table"), 200);
+	    curl(twd_port, "table", test_bearer_curl(), "/v1/table"), 200);
 	body = read_file("table", NULL);
 	ck_assert_msg(strstr(body, "\"hello\"") && strstr(body, "\"workflow\":\"hello\""), "%s",
 		      body);
@@ -427,7 +426,7 @@ START_TEST(t_run_workflow)
 	start_func("world");
 	static struct inst e;
 	inst_init(&e, "hello-entry", free_port());
-	const char *env[] = {e.port, e.mport, e.lock, e.ipc, cc_url, "IROUTE_TOKEN=" TOKEN, NULL};
+	const char *env[] = {e.port, e.mport, e.lock, e.ipc, cc_url, test_token_env(), NULL};
 	pid_t pid = start_bin("hello-entry", env);
 	wait_healthy("hello-entry", pid, e.p);
 

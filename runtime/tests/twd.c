@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -266,4 +267,32 @@ bool header_has(const char *out, const char *needle)
 	bool found = strcasestr(h, needle) != NULL;
 	free(h);
 	return found;
+}
+
+const char *test_token(void)
+{
+	static char tok[33];
+	if (!tok[0]) {
+		unsigned char b[16];
+		if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			for (size_t i = 0; i < sizeof(b); i++)
+				b[i] = (unsigned char)(rand() ^ getpid() >> (i % 8));
+		for (size_t i = 0; i < sizeof(b); i++)
+			snprintf(tok + 2 * i, 3, "%02x", b[i]);
+	}
+	return tok;
+}
+
+const char *test_token_env(void)
+{
+	static char env[64];
+	snprintf(env, sizeof(env), "IROUTE_TOKEN=%s", test_token());
+	return env;
+}
+
+const char *test_bearer_curl(void)
+{
+	static char h[96];
+	snprintf(h, sizeof(h), "-H 'Authorization: Bearer %s'", test_token());
+	return h;
 }

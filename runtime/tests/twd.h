@@ -59,5 +59,11 @@ int curl_end(FILE *f);
 int curl(int p, const char *out, const char *args, const char *path);
 
 bool header_has(const char *out, const char *needle);
+/* The cluster token of this test process: 32 random hex digits, made once
+ * (never a literal in the sources), and the forms the tests pass it in:
+ * "IROUTE_TOKEN=<t>" and curl's "-H 'Authorization: Bearer <t>'". */
+const char *test_token(void);
+const char *test_token_env(void);
+const char *test_bearer_curl(void);
 
 #endif
