@@ -92,7 +92,7 @@ struct entry {
 	uint32_t retry_ms;
 	uint64_t default_timeout_ns;
 	/* counters (I/O thread; read racy for stats) */
-	uint64_t requests, ok, errors, dups, retries, timeouts;
+	uint64_t dups, retries; /* for /bench: duplicates and re-issues */
 	pthread_mutex_t hmu;
 	struct ir_hist hist; /* since the last push to the coordinator */
 	/* async callbacks and stats pushes: their own thread */
@@ -140,10 +140,6 @@ static void complete(struct ereq *r, int status, char *error)
 	r->deadline_timer = r->retry_timer = 0;
 	r->status = status;
 	r->error = error;
-	if (status == 200)
-		e->ok++;
-	else
-		e->errors++;
 	uint64_t us = (ir_now_ns() - r->t0_mono) / 1000;
 	pthread_mutex_lock(&e->hmu);
 	ir_hist_add(&e->hist, us);
@@ -167,14 +163,7 @@ static char *error_json(const char *fn, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cJSON *o = cJSON_CreateObject();
-	if (fn)
-		cJSON_AddStringToObject(o, "function", fn);
-	cJSON_AddNumberToObject(o, "status", status);
-	cJSON_AddStringToObject(o, "error", msg);
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
+	return ir_node_error_json(fn, status, msg);
 }
 
 /* Send the body to every entry function under a new id. */
@@ -215,7 +204,6 @@ static void on_deadline(struct ir_loop *loop, void *arg)
 	struct ereq *r = arg;
 	(void)loop;
 	r->deadline_timer = 0;
-	r->e->timeouts++;
 	double s = (double)(r->deadline_mono - r->t0_mono) / 1e9;
 	complete(r, 504,
 		 error_json(NULL, 504, "the workflow did not answer within %.3f s (%zu of %zu sink "
@@ -244,7 +232,6 @@ static void start(struct ir_loop *loop, void *arg)
 {
 	struct ereq *r = arg;
 	struct entry *e = r->e;
-	e->requests++;
 	r->epoch = (uint32_t)ir_node_epoch(e->node);
 	r->t0_mono = ir_now_ns();
 	r->t0_rt = ir_now_realtime_ns();
@@ -393,7 +380,7 @@ static char *answer_body(struct ereq *r, size_t *len, const char **ctype)
 	return s;
 }
 
-static void make_call_id(struct entry *e, const struct ir_wd_call *call, char *buf, size_t cap)
+static void make_call_id(const struct ir_wd_call *call, char *buf, size_t cap)
 {
 	const char *id = ir_wd_call_header(call, "X-Call-Id");
 	if (id && *id && strlen(id) < cap) {
@@ -401,9 +388,10 @@ static void make_call_id(struct entry *e, const struct ir_wd_call *call, char *b
 		return;
 	}
 	uint8_t b[16];
-	if (getrandom(b, sizeof(b), 0) != sizeof(b))
-		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (uint8_t)(next_id(e) >> 8);
+	if (getrandom(b, sizeof(b), 0) != sizeof(b)) { /* next_id() is the I/O thread's */
+		uint64_t x[2] = {ir_mix64(ir_now_ns()), ir_mix64(ir_now_ns() ^ (uint64_t)pthread_self())};
+		memcpy(b, x, sizeof(b));
+	}
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
 	snprintf(buf, cap, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
@@ -850,7 +838,7 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 {
 	struct entry *e = arg;
 	static __thread struct hdrs h;
-	make_call_id(e, call, h.call_id, sizeof(h.call_id));
+	make_call_id(call, h.call_id, sizeof(h.call_id));
 	h.timing[0] = '\0';
 	rep->headers[0].name = "X-Call-Id";
 	rep->headers[0].value = h.call_id;

@@ -52,11 +52,6 @@ struct inhdr {
 	uint16_t branch, attempt;
 };
 
-struct succ {
-	char name[64];
-	uint16_t index, branch;
-};
-
 struct fn {
 	struct ir_node *node;
 	struct ir_handler_vt vt;
@@ -64,20 +59,11 @@ struct fn {
 	struct ir_join *join;
 	struct ir_pool *pool;
 	char name[64];
-	uint16_t index;
-	bool is_join, sink;
-	uint32_t k;
-	char (*prev)[64]; /* k names (the inputs' "from") */
-	struct succ *next;
-	size_t nnext;
-	const char **next_names;
 	uint32_t handler_timeout_ms;
 	size_t out_max;
 	uint64_t join_timer, join_timer_at;
 	atomic_uint running; /* jobs submitted, not done */
 	atomic_bool draining;
-	/* counters (I/O thread) */
-	uint64_t runs, errors, crashes, timeouts, forwarded, overloaded, expired;
 };
 
 struct job {
@@ -99,17 +85,19 @@ struct job {
 	int refs;
 };
 
+/* What this function is in the workflow (the node parsed the slice before
+ * its I/O thread started). */
+static const struct ir_node_slice *sl(const struct fn *f)
+{
+	return ir_node_slice(f->node);
+}
+
 /* ---- errors to the entry ---- */
 
 static void send_error(struct fn *f, const struct inhdr *h, uint64_t req, int status,
 		       const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "function", f->name);
-	cJSON_AddNumberToObject(o, "status", status);
-	cJSON_AddStringToObject(o, "error", msg);
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+	char *s = ir_node_error_json(f->name, status, msg);
 	if (!s)
 		return;
 	size_t len = strlen(s);
@@ -117,7 +105,7 @@ static void send_error(struct fn *f, const struct inhdr *h, uint64_t req, int st
 	if (p) {
 		memcpy(p, s, len);
 		struct ir_node_msg m = {.type = IR_FRAME_ERROR,
-					.branch = f->index,
+					.branch = sl(f)->index,
 					.req = req,
 					.origin = h->origin,
 					.epoch = h->epoch,
@@ -129,7 +117,6 @@ static void send_error(struct fn *f, const struct inhdr *h, uint64_t req, int st
 				(unsigned long long)req, why, msg);
 	}
 	free(s);
-	f->errors++;
 }
 
 static void on_undelivered(void *arg, const struct ir_node_msg *m, int status, const char *why)
@@ -153,14 +140,14 @@ static void ack_inputs(struct fn *f, struct job *j)
 	for (uint32_t i = 0; i < j->r.k; i++) {
 		const struct inhdr *h = j->r.buf[i];
 		struct ir_frame_hdr a = {.request_id = j->req, .branch = h->branch, .epoch = h->epoch};
-		ir_node_ack(f->node, h->conn_id, &a, f->index);
+		ir_node_ack(f->node, h->conn_id, &a, sl(f)->index);
 	}
 }
 
 static void send_outputs(struct fn *f, struct job *j)
 {
 	char why[256];
-	size_t n = f->sink ? 1 : f->nnext;
+	size_t n = sl(f)->sink ? 1 : sl(f)->nnext;
 	for (size_t i = 0; i < n; i++) {
 		const void *p;
 		size_t len;
@@ -171,9 +158,9 @@ static void send_outputs(struct fn *f, struct job *j)
 			return;
 		}
 		memcpy(b, p, len);
-		struct ir_node_msg m = {.type = f->sink ? IR_FRAME_RESULT : IR_FRAME_DATA,
-					.fn = f->sink ? 0 : f->next[i].index,
-					.branch = f->sink ? f->index : f->next[i].branch,
+		struct ir_node_msg m = {.type = sl(f)->sink ? IR_FRAME_RESULT : IR_FRAME_DATA,
+					.fn = sl(f)->sink ? 0 : sl(f)->next[i].index,
+					.branch = sl(f)->sink ? sl(f)->index : sl(f)->next[i].branch,
 					.req = j->req,
 					.origin = j->h.origin,
 					.epoch = j->h.epoch,
@@ -223,7 +210,6 @@ static void job_done(struct ir_loop *loop, void *arg)
 		int st = j->out ? ir_out_status(j->out, &msg) : 0;
 		char buf[300];
 		if (j->sig) {
-			f->crashes++;
 			snprintf(buf, sizeof(buf), "handler crashed (signal %d, %s)", j->sig,
 				 strsignal(j->sig));
 			send_error(f, &j->h, j->req, 500, buf);
@@ -248,18 +234,17 @@ static void job_timeout(struct ir_loop *loop, void *arg)
 	(void)loop;
 	j->timer = 0;
 	j->timed_out = true;
-	j->f->timeouts++;
 	char msg[160];
 	snprintf(msg, sizeof(msg), "handler timed out after %u ms", j->f->handler_timeout_ms);
 	send_error(j->f, &j->h, j->req, 504, msg);
 	ack_inputs(j->f, j);
 }
 
-static void http_finish(struct job *j)
+/* Drop one of the two references of a run-alone job (the worker's and
+ * the HTTP thread's; either may be last: a timed-out caller leaves
+ * first).  Called with j->mu held; unlocks it. */
+static void http_put(struct job *j)
 {
-	pthread_mutex_lock(&j->mu);
-	j->finished = true;
-	pthread_cond_signal(&j->cv);
 	bool last = --j->refs == 0;
 	pthread_mutex_unlock(&j->mu);
 	if (last) {
@@ -268,6 +253,14 @@ static void http_finish(struct job *j)
 		pthread_cond_destroy(&j->cv);
 		free(j);
 	}
+}
+
+static void http_finish(struct job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->finished = true;
+	pthread_cond_signal(&j->cv);
+	http_put(j);
 }
 
 static void job_run(void *arg)
@@ -287,7 +280,7 @@ static void job_run(void *arg)
 		for (size_t i = 0; i < nin; i++) {
 			in[i].data = (const char *)j->r.buf[i] + sizeof(struct inhdr);
 			in[i].len = j->r.len[i] - sizeof(struct inhdr);
-			in[i].from = f->prev[i];
+			in[i].from = sl(f)->prev[i];
 		}
 	}
 	struct ir_req req = {.id = j->req,
@@ -295,7 +288,7 @@ static void job_run(void *arg)
 			     .deadline_ns = ir_node_mono(j->h.deadline_rt),
 			     .function = f->name,
 			     .call_id = ""};
-	j->out = ir_out_new(f->next_names, f->nnext, f->out_max, emit_cb, j);
+	j->out = ir_out_new(sl(f)->next_names, sl(f)->nnext, f->out_max, emit_cb, j);
 	j->rc = j->out ? f->vt.handle(f->state, &req, in, nin, j->out) : -ENOMEM;
 	if (in != inb && !j->http)
 		free(in);
@@ -321,14 +314,12 @@ static void submit(struct fn *f, struct job *j)
 	atomic_fetch_add(&f->running, 1);
 	if (ir_pool_submit(f->pool, &pj) != 0) {
 		atomic_fetch_sub(&f->running, 1);
-		f->overloaded++;
 		send_error(f, &j->h, j->req, 429,
 			   "overloaded: every worker is busy and the queue is full");
 		ack_inputs(f, j);
 		job_free(j);
 		return;
 	}
-	f->runs++;
 	if (f->handler_timeout_ms)
 		j->timer = ir_loop_timer_add(ir_node_loop(f->node),
 					     (uint64_t)f->handler_timeout_ms * 1000, job_timeout, j);
@@ -338,8 +329,7 @@ static void submit(struct fn *f, struct job *j)
 
 static void join_expired(void *arg, uint64_t req, uint32_t have, uint32_t k)
 {
-	struct fn *f = arg;
-	f->expired++;
+	(void)arg;
 	ir_info(LOG, "request %016llx: %u of %u inputs by its deadline; dropped",
 		(unsigned long long)req, have, k);
 }
@@ -378,19 +368,19 @@ static void on_data(void *arg, uint64_t conn_id, const struct ir_frame_hdr *h,
 	struct fn *f = arg;
 	if (h->deadline_ns && ir_now_realtime_ns() >= h->deadline_ns)
 		return; /* too late: the entry has answered already */
-	if (h->branch >= f->k) {
+	if (h->branch >= sl(f)->k) {
 		ir_warn(LOG, "request %016llx: branch %u of a function with %u input(s); dropped",
-			(unsigned long long)h->request_id, h->branch, f->k);
-		ir_node_ack(f->node, conn_id, h, f->index);
+			(unsigned long long)h->request_id, h->branch, sl(f)->k);
+		ir_node_ack(f->node, conn_id, h, sl(f)->index);
 		return;
 	}
-	if (f->is_join && !(h->flags & IR_FRAME_F_FWD) &&
+	if (sl(f)->join && !(h->flags & IR_FRAME_F_FWD) &&
 	    !ir_node_owns(f->node, f->name, h->request_id, h->epoch)) {
 		void *b = ir_node_alloc(h->payload_len);
 		if (b) {
 			memcpy(b, payload, h->payload_len);
 			struct ir_node_msg m = {.type = IR_FRAME_DATA,
-						.fn = f->index,
+						.fn = sl(f)->index,
 						.branch = h->branch,
 						.flags = IR_FRAME_F_FWD,
 						.req = h->request_id,
@@ -400,8 +390,7 @@ static void on_data(void *arg, uint64_t conn_id, const struct ir_frame_hdr *h,
 						.deadline_rt = h->deadline_ns};
 			char why[256];
 			if (ir_node_send(f->node, &m, b, h->payload_len, why, sizeof(why)) == 0) {
-				f->forwarded++;
-				ir_node_ack(f->node, conn_id, h, f->index);
+				ir_node_ack(f->node, conn_id, h, sl(f)->index);
 				return;
 			}
 			/* the owner cannot be reached: keep it here */
@@ -419,12 +408,12 @@ static void on_data(void *arg, uint64_t conn_id, const struct ir_frame_hdr *h,
 			    .attempt = h->attempt};
 	memcpy(b + 1, payload, h->payload_len);
 	struct ir_join_ready r;
-	int rc = ir_join_add(f->join, h->request_id, f->k, h->branch, b,
+	int rc = ir_join_add(f->join, h->request_id, sl(f)->k, h->branch, b,
 			     sizeof(*b) + h->payload_len, ir_node_mono(h->deadline_ns), &r);
 	if (rc == IR_JOIN_PENDING) {
 		arm_join(f);
 	} else if (rc == IR_JOIN_DUP) {
-		ir_node_ack(f->node, conn_id, h, f->index);
+		ir_node_ack(f->node, conn_id, h, sl(f)->index);
 	} else if (rc == IR_JOIN_READY) {
 		struct job *j = calloc(1, sizeof(*j));
 		if (!j) {
@@ -439,7 +428,7 @@ static void on_data(void *arg, uint64_t conn_id, const struct ir_frame_hdr *h,
 	} else if (rc == -EINVAL) {
 		ir_warn(LOG, "request %016llx: bad branch frame (%s); dropped",
 			(unsigned long long)h->request_id, strerror(-rc));
-		ir_node_ack(f->node, conn_id, h, f->index);
+		ir_node_ack(f->node, conn_id, h, sl(f)->index);
 	} /* -ENOSPC, -ENOMEM: not ACKed, the sender resends later */
 }
 
@@ -447,11 +436,7 @@ static void on_data(void *arg, uint64_t conn_id, const struct ir_frame_hdr *h,
 
 static int reply_json_error(struct ir_wd_reply *r, int status, const char *fn, const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "function", fn);
-	cJSON_AddStringToObject(o, "error", msg);
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+	char *s = ir_node_error_json(fn, status, msg);
 	if (!s)
 		return -ENOMEM;
 	r->status = status;
@@ -483,7 +468,7 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 				    "the body length (at most 64)");
 			in[nin] = (struct ir_in){.data = (const char *)call->body + off,
 						 .len = (size_t)v,
-						 .from = nin < f->k && f->prev ? f->prev[nin] : ""};
+						 .from = nin < sl(f)->k && sl(f)->prev ? sl(f)->prev[nin] : ""};
 			nin++;
 			off += (size_t)v;
 			p = *end == ',' ? end + 1 : end;
@@ -503,9 +488,9 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 		size_t l = strcspn(q + 5, "&");
 		snprintf(want, sizeof(want), "%.*s", (int)(l < 63 ? l : 63), q + 5);
 		size_t i = 0;
-		while (i < f->nnext && strcmp(f->next[i].name, want) != 0)
+		while (i < sl(f)->nnext && strcmp(sl(f)->next[i].name, want) != 0)
 			i++;
-		if (i == f->nnext) {
+		if (i == sl(f)->nnext) {
 			char m[160];
 			snprintf(m, sizeof(m), "\"%s\" is not a successor of this function", want);
 			return reply_json_error(r, 400, f->name, m);
@@ -574,7 +559,7 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 		} else {
 			const void *p;
 			size_t len;
-			ir_out_get(j->out, f->sink ? 0 : idx, &p, &len);
+			ir_out_get(j->out, sl(f)->sink ? 0 : idx, &p, &len);
 			r->body = malloc(len ? len : 1);
 			if (!r->body)
 				rc = -ENOMEM;
@@ -584,64 +569,11 @@ static int http_handle(void *arg, const struct ir_wd_call *call, struct ir_wd_re
 			}
 		}
 	}
-	bool last = --j->refs == 0;
-	pthread_mutex_unlock(&j->mu);
-	if (last) {
-		ir_out_free(j->out);
-		pthread_mutex_destroy(&j->mu);
-		pthread_cond_destroy(&j->cv);
-		free(j);
-	}
+	http_put(j);
 	return rc;
 }
 
 /* ---- life ---- */
-
-static int load_slice(struct fn *f, char *err, size_t errlen)
-{
-	char *slice = ir_ccc_slice(ir_node_ccc(f->node));
-	cJSON *o = slice ? cJSON_Parse(slice) : NULL;
-	free(slice);
-	const cJSON *next = cJSON_GetObjectItemCaseSensitive(o, "next");
-	const cJSON *prev = cJSON_GetObjectItemCaseSensitive(o, "prev");
-	const cJSON *idx = cJSON_GetObjectItemCaseSensitive(o, "index");
-	if (!cJSON_IsArray(next) || !cJSON_IsArray(prev) || !cJSON_IsNumber(idx)) {
-		cJSON_Delete(o);
-		return snprintf(err, errlen, "the coordinator's slice lacks next/prev/index"),
-		       -EPROTO;
-	}
-	f->index = (uint16_t)idx->valueint;
-	f->sink = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "sink"));
-	int np = cJSON_GetArraySize(prev);
-	f->k = np > 1 ? (uint32_t)np : 1;
-	f->is_join = np > 1;
-	f->nnext = (size_t)cJSON_GetArraySize(next);
-	f->prev = calloc(f->k, sizeof(*f->prev));
-	f->next = calloc(f->nnext ? f->nnext : 1, sizeof(*f->next));
-	f->next_names = calloc(f->nnext ? f->nnext : 1, sizeof(*f->next_names));
-	if (!f->prev || !f->next || !f->next_names) {
-		cJSON_Delete(o);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < np; i++) {
-		const cJSON *p = cJSON_GetArrayItem(prev, i);
-		snprintf(f->prev[i], sizeof(f->prev[i]), "%s",
-			 cJSON_IsString(p) ? p->valuestring : "");
-	}
-	for (size_t i = 0; i < f->nnext; i++) {
-		const cJSON *s = cJSON_GetArrayItem(next, (int)i);
-		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s, "name");
-		snprintf(f->next[i].name, sizeof(f->next[i].name), "%s",
-			 cJSON_IsString(nm) ? nm->valuestring : "");
-		f->next[i].index =
-		    (uint16_t)cJSON_GetObjectItemCaseSensitive(s, "index")->valueint;
-		f->next[i].branch =
-		    (uint16_t)cJSON_GetObjectItemCaseSensitive(s, "branch")->valueint;
-		f->next_names[i] = f->next[i].name;
-	}
-	cJSON_Delete(o);
-	return 0;
-}
 
 static void on_drain(void *arg)
 {
@@ -719,8 +651,7 @@ int ir_func_main(const struct ir_handler_vt *vt)
 		goto teardown;
 	}
 	struct ir_node_ops ops = {.on_data = on_data, .on_undelivered = on_undelivered, .arg = f};
-	if ((rc = ir_node_start(&f->node, &ncfg, &ops, err, sizeof(err))) ||
-	    (rc = load_slice(f, err, sizeof(err)))) {
+	if ((rc = ir_node_start(&f->node, &ncfg, &ops, err, sizeof(err)))) {
 		fprintf(stderr, PROG ": %s: %s\n", f->name, err);
 		goto teardown;
 	}
@@ -747,12 +678,7 @@ teardown:
 	if (vt->teardown)
 		vt->teardown(f->state);
 out:
-	if (f) {
-		free(f->prev);
-		free(f->next);
-		free(f->next_names);
-		free(f);
-	}
+	free(f);
 	ir_wd_config_release(&cfg);
 	return status;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "envnum.h"
 #include "instance.h"
 #include "iroute/loop.h"
 
@@ -39,16 +40,10 @@ int ir_instance_serve(const char *prog, const struct ir_wd_config *cfg, ir_wd_ha
 					.drain_arg = darg};
 	if (opts.lock_path && !*opts.lock_path)
 		opts.lock_path = NULL;
-	const char *mp = getenv("IROUTE_METRICS_PORT");
-	if (mp && *mp) {
-		char *end;
-		long v = strtol(mp, &end, 10);
-		if (*end || v < 0 || v > 65535) {
-			fprintf(stderr, "%s: IROUTE_METRICS_PORT: \"%s\" is not a port\n", prog, mp);
-			return -EINVAL;
-		}
-		opts.metrics_port = (uint16_t)v;
-	}
+	uint32_t mport;
+	if (ir_env_u32_say(prog, "IROUTE_METRICS_PORT", 0, 0, 65535, &mport))
+		return -EINVAL;
+	opts.metrics_port = (uint16_t)mport;
 	char err[512];
 	int rc = ir_watchdog_run(cfg, &opts, err, sizeof(err));
 	if (rc && rc != -ETIMEDOUT)

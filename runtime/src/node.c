@@ -21,6 +21,7 @@
 
 #include "envnum.h"
 #include "iroute/log.h"
+#include "join.h"
 #include "iroute/token.h"
 #include "iroute/transport.h"
 #include "node.h"
@@ -81,6 +82,7 @@ struct ir_node {
 	uint64_t next_conn;
 	struct dest *dest; /* IR_WF_MAX_FNS, by function index */
 	uint16_t self_fn;
+	struct ir_node_slice slice; /* a function's */
 	char self_node[80];
 	char id[80];
 	uint64_t origin;
@@ -101,8 +103,6 @@ struct ir_node {
 	char rq[16][80];
 	size_t rqn;
 	bool rstop;
-	struct ir_node_stats st;
-	pthread_mutex_t stmu; /* st: written on the loop, read anywhere */
 };
 
 /* ---- small helpers ---- */
@@ -139,13 +139,6 @@ static struct cref *cref_find(struct ir_node *n, uint64_t id)
 		if (r->id == id)
 			return r;
 	}
-}
-
-static void bump(struct ir_node *n, uint64_t *field)
-{
-	pthread_mutex_lock(&n->stmu);
-	(*field)++;
-	pthread_mutex_unlock(&n->stmu);
 }
 
 /* ---- suspects and loads ---- */
@@ -238,6 +231,18 @@ static uint32_t inflight_cb(void *arg, const char *id)
 {
 	struct load *l = load_of(arg, id, false);
 	return l ? l->inflight : 0;
+}
+
+char *ir_node_error_json(const char *fn, int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (fn)
+		cJSON_AddStringToObject(o, "function", fn);
+	cJSON_AddNumberToObject(o, "status", status);
+	cJSON_AddStringToObject(o, "error", msg);
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
 }
 
 /* ---- payload buffers ---- */
@@ -407,7 +412,6 @@ int ir_node_send(struct ir_node *n, const struct ir_node_msg *m, void *payload, 
 			(unsigned long long)m->req);
 		return 0;
 	}
-	bump(n, &n->st.sent);
 	arm(n);
 	return 0;
 }
@@ -442,19 +446,11 @@ bool ir_node_owns(struct ir_node *n, const char *name, uint64_t req, uint32_t ep
 
 /* ---- resends and expiry ---- */
 
-static void expired(void *arg, uint64_t req, uint16_t fn, uint16_t branch, uint32_t attempts)
-{
-	struct ir_node *n = arg;
-	(void)req, (void)fn, (void)branch, (void)attempts;
-	n->st.expired++; /* under stmu: pump() holds it */
-}
-
 static void give_up(struct ir_node *n, const struct ir_outbox_item *it, int status,
 		    const char *why)
 {
 	struct ir_node_msg m = meta_of(it->payload)->m;
 	ir_outbox_give_up(n->outbox, it->req, it->fn, it->branch, NULL);
-	bump(n, &n->st.undelivered);
 	if (n->ops.on_undelivered)
 		n->ops.on_undelivered(n->ops.arg, &m, status, why);
 }
@@ -465,9 +461,7 @@ static void pump(struct ir_loop *loop, void *arg)
 	(void)loop;
 	n->timer = 0;
 	uint64_t now = ir_now_ns();
-	pthread_mutex_lock(&n->stmu);
-	ir_outbox_expire(n->outbox, now, expired, n);
-	pthread_mutex_unlock(&n->stmu);
+	ir_outbox_expire(n->outbox, now, NULL, NULL); /* the entry times them out itself */
 	struct ir_outbox_item it[DUE_BATCH];
 	size_t k;
 	do {
@@ -513,7 +507,6 @@ static void pump(struct ir_loop *loop, void *arg)
 				give_up(n, &it[i], 503, why[0] ? why : strerror(-rc));
 				continue;
 			}
-			bump(n, &n->st.resent);
 		}
 	} while (k == DUE_BATCH);
 	arm(n);
@@ -548,11 +541,8 @@ static void peer_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 	struct ir_node *n = ud;
 	if (m->hdr.type != IR_FRAME_ACK)
 		return;
-	bump(n, &n->st.acks_in);
-	if (ir_outbox_ack(n->outbox, m->hdr.request_id, m->hdr.src_fn, m->hdr.branch) != 0) {
-		bump(n, &n->st.dup_acks);
-		return;
-	}
+	if (ir_outbox_ack(n->outbox, m->hdr.request_id, m->hdr.src_fn, m->hdr.branch) != 0)
+		return; /* a late or duplicate ACK */
 	const char *id = ir_peers_id(n->peers, c);
 	struct load *l = id ? load_of(n, id, false) : NULL;
 	if (l && l->inflight)
@@ -567,7 +557,6 @@ static void peer_close(struct ir_conn *c, int err, void *ud)
 		return;
 	ir_info(LOG, "peer %s lost (%s): resending what it held", id,
 		err ? strerror(-err) : "closed");
-	bump(n, &n->st.peers_lost);
 	suspect_add(n, id);
 	struct load *l = load_of(n, id, false);
 	if (l)
@@ -601,16 +590,13 @@ static void acc_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 	struct cref *r = ud;
 	struct ir_node *n = r->n;
 	(void)c;
-	bump(n, &n->st.frames_in);
 	switch (m->hdr.type) {
 	case IR_FRAME_DATA:
-		bump(n, &n->st.data_in);
 		if (n->ops.on_data)
 			n->ops.on_data(n->ops.arg, r->id, &m->hdr, m->payload);
 		break;
 	case IR_FRAME_RESULT:
 	case IR_FRAME_ERROR:
-		bump(n, &n->st.results_in);
 		ir_node_ack(n, r->id, &m->hdr,
 			    m->hdr.type == IR_FRAME_RESULT ? IR_FN_ENTRY : IR_FN_ERROR);
 		if (n->ops.on_result)
@@ -624,7 +610,6 @@ static void acc_msg(struct ir_conn *c, const struct ir_msg *m, void *ud)
 		break;
 	}
 	default:
-		bump(n, &n->st.bad_frames);
 		ir_warn(LOG, "%s: unexpected %s frame", ir_conn_peer(c),
 			ir_frame_type_name(m->hdr.type));
 	}
@@ -700,9 +685,6 @@ static void *reporter(void *arg)
 		int rc = ir_ccc_suspect(n->ccc, id, &removed);
 		ir_info(LOG, "suspect %s reported: %s", id,
 			rc ? strerror(-rc) : removed ? "removed" : "kept (it answered the probe)");
-		pthread_mutex_lock(&n->stmu);
-		n->st.suspects_reported++;
-		pthread_mutex_unlock(&n->stmu);
 		pthread_mutex_lock(&n->rmu);
 	}
 	pthread_mutex_unlock(&n->rmu);
@@ -773,6 +755,71 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+static void slice_free(struct ir_node_slice *s)
+{
+	free(s->prev);
+	free(s->next);
+	free(s->next_names);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A function's slice JSON into @s: 0, -EPROTO with @err, or -ENOMEM. */
+static int parse_slice(struct ir_node_slice *s, const char *json, char *err, size_t errlen)
+{
+	cJSON *o = cJSON_Parse(json);
+	const cJSON *next = cJSON_GetObjectItemCaseSensitive(o, "next");
+	const cJSON *prev = cJSON_GetObjectItemCaseSensitive(o, "prev");
+	const cJSON *idx = cJSON_GetObjectItemCaseSensitive(o, "index");
+	if (!cJSON_IsArray(next) || !cJSON_IsArray(prev) || !cJSON_IsNumber(idx) ||
+	    idx->valueint < 0 || idx->valueint >= IR_WF_MAX_FNS) {
+		cJSON_Delete(o);
+		snprintf(err, errlen, "the coordinator's slice lacks next/prev/index: %.200s", json);
+		return -EPROTO;
+	}
+	int np = cJSON_GetArraySize(prev);
+	s->index = (uint16_t)idx->valueint;
+	s->sink = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "sink"));
+	s->join = np > 1;
+	s->k = np > 1 ? (uint32_t)np : 1;
+	s->nnext = (size_t)cJSON_GetArraySize(next);
+	s->prev = calloc(s->k, sizeof(*s->prev));
+	s->next = calloc(s->nnext ? s->nnext : 1, sizeof(*s->next));
+	s->next_names = calloc(s->nnext ? s->nnext : 1, sizeof(*s->next_names));
+	if (!s->prev || !s->next || !s->next_names) {
+		cJSON_Delete(o);
+		slice_free(s);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < np; i++) {
+		const cJSON *p = cJSON_GetArrayItem(prev, i);
+		snprintf(s->prev[i], sizeof(s->prev[i]), "%s", cJSON_IsString(p) ? p->valuestring : "");
+	}
+	int rc = 0;
+	for (size_t i = 0; i < s->nnext; i++) {
+		const cJSON *e = cJSON_GetArrayItem(next, (int)i);
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+		const cJSON *ix = cJSON_GetObjectItemCaseSensitive(e, "index");
+		const cJSON *br = cJSON_GetObjectItemCaseSensitive(e, "branch");
+		if (!cJSON_IsString(nm) || !cJSON_IsNumber(ix) || !cJSON_IsNumber(br) ||
+		    ix->valueint < 0 || ix->valueint >= IR_WF_MAX_FNS || br->valueint < 0 ||
+		    br->valueint >= (int)IR_JOIN_MAX_K) {
+			snprintf(err, errlen, "the coordinator's slice: next[%zu] is malformed", i);
+			rc = -EPROTO;
+			break;
+		}
+		struct ir_node_next *x = &s->next[i];
+		snprintf(x->name, sizeof(x->name), "%s", nm->valuestring);
+		x->index = (uint16_t)ix->valueint;
+		x->branch = (uint16_t)br->valueint;
+		x->join = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "join"));
+		s->next_names[i] = x->name;
+	}
+	cJSON_Delete(o);
+	if (rc)
+		slice_free(s);
+	return rc;
+}
+
 /* Function names and join flags by index, from the slice (a function) or
  * the workflow (an entry). */
 static int load_dests(struct ir_node *n, char *err, size_t errlen)
@@ -795,35 +842,20 @@ static int load_dests(struct ir_node *n, char *err, size_t errlen)
 		}
 		n->self_fn = IR_FN_ENTRY;
 	} else {
-		cJSON *o = cJSON_Parse(slice);
-		const cJSON *idx = cJSON_GetObjectItemCaseSensitive(o, "index");
-		const cJSON *next = cJSON_GetObjectItemCaseSensitive(o, "next");
-		if (!cJSON_IsNumber(idx) || !cJSON_IsArray(next)) {
-			rc = -EPROTO;
-			snprintf(err, errlen, "the coordinator's slice has no index/next: %.200s",
-				 slice);
-		} else {
-			n->self_fn = (uint16_t)idx->valueint;
-			snprintf(n->dest[n->self_fn].name, sizeof(n->dest[0].name), "%s",
-				 n->cfg.function);
-			n->dest[n->self_fn].join =
-			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "join"));
-			n->dest[n->self_fn].set = true;
-			const cJSON *s;
-			cJSON_ArrayForEach(s, next)
-			{
-				const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s, "name");
-				const cJSON *ix = cJSON_GetObjectItemCaseSensitive(s, "index");
-				if (!cJSON_IsString(nm) || !cJSON_IsNumber(ix) || ix->valueint < 0 ||
-				    ix->valueint >= IR_WF_MAX_FNS)
-					continue;
-				struct dest *d = &n->dest[ix->valueint];
-				snprintf(d->name, sizeof(d->name), "%s", nm->valuestring);
-				d->join = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "join"));
+		rc = parse_slice(&n->slice, slice, err, errlen);
+		if (!rc) {
+			n->self_fn = n->slice.index;
+			struct dest *d = &n->dest[n->self_fn];
+			snprintf(d->name, sizeof(d->name), "%s", n->cfg.function);
+			d->join = n->slice.join;
+			d->set = true;
+			for (size_t i = 0; i < n->slice.nnext; i++) {
+				d = &n->dest[n->slice.next[i].index];
+				snprintf(d->name, sizeof(d->name), "%s", n->slice.next[i].name);
+				d->join = n->slice.next[i].join;
 				d->set = true;
 			}
 		}
-		cJSON_Delete(o);
 	}
 	free(slice);
 	return rc;
@@ -842,7 +874,6 @@ int ir_node_start(struct ir_node **out, const struct ir_node_cfg *cfg,
 	n->ops = *ops;
 	pthread_mutex_init(&n->tmu, NULL);
 	pthread_mutex_init(&n->rmu, NULL);
-	pthread_mutex_init(&n->stmu, NULL);
 	pthread_cond_init(&n->rcond, NULL);
 	if (getrandom(&n->rng, sizeof(n->rng), 0) != sizeof(n->rng))
 		n->rng = (uint64_t)ir_now_ns() ^ (uint64_t)getpid();
@@ -928,7 +959,9 @@ int ir_node_start(struct ir_node **out, const struct ir_node_cfg *cfg,
 		snprintf(err, errlen, "thread: %s", strerror(-rc));
 		goto fail;
 	}
+	*out = n; /* before the loop runs: its callbacks may use the caller's pointer */
 	if ((rc = -pthread_create(&n->thread, NULL, loop_main, n))) {
+		*out = NULL;
 		snprintf(err, errlen, "thread: %s", strerror(-rc));
 		pthread_mutex_lock(&n->rmu);
 		n->rstop = true;
@@ -972,6 +1005,11 @@ struct ir_loop *ir_node_loop(struct ir_node *n)
 	return n->loop;
 }
 
+const struct ir_node_slice *ir_node_slice(const struct ir_node *n)
+{
+	return n->cfg.entry ? NULL : &n->slice;
+}
+
 struct ir_ccc *ir_node_ccc(struct ir_node *n)
 {
 	return n->ccc;
@@ -990,14 +1028,6 @@ uint64_t ir_node_origin(struct ir_node *n)
 uint64_t ir_node_epoch(struct ir_node *n)
 {
 	return ir_ccc_epoch(n->ccc);
-}
-
-void ir_node_stats(struct ir_node *n, struct ir_node_stats *s)
-{
-	pthread_mutex_lock(&n->stmu);
-	*s = n->st;
-	pthread_mutex_unlock(&n->stmu);
-	s->suspects = (uint32_t)n->nsus;
 }
 
 void ir_node_stop(struct ir_node *n)
@@ -1038,9 +1068,9 @@ void ir_node_stop(struct ir_node *n)
 	}
 	free(n->load);
 	free(n->dest);
+	slice_free(&n->slice);
 	pthread_mutex_destroy(&n->tmu);
 	pthread_mutex_destroy(&n->rmu);
-	pthread_mutex_destroy(&n->stmu);
 	pthread_cond_destroy(&n->rcond);
 	memset(n->token, 0, sizeof(n->token));
 	free(n);

@@ -60,6 +60,26 @@ struct ir_node_msg {
 	uint64_t deadline_rt; /* CLOCK_REALTIME deadline */
 };
 
+/* A successor in a function's slice. */
+struct ir_node_next {
+	char name[64];
+	uint16_t index;	 /* its function index */
+	uint16_t branch; /* our input index there */
+	bool join;
+};
+
+/* A function's slice of the workflow (ir_workflow_slice_json()), parsed
+ * once at start-up: what the data plane and the function need. */
+struct ir_node_slice {
+	uint16_t index; /* this function */
+	bool sink, join;
+	uint32_t k;		  /* inputs per request: the predecessors, at least 1 */
+	char (*prev)[64];	  /* k names ("" for an entry function) */
+	struct ir_node_next *next; /* nnext successors, in "next" order */
+	size_t nnext;
+	const char **next_names; /* next[i].name, as ir_out_new() takes them */
+};
+
 struct ir_node_ops {
 	/* A DATA frame (function role): payload borrowed for the call.
 	 * @conn_id names the connection for ir_node_ack(). */
@@ -115,6 +135,9 @@ void ir_node_stop(struct ir_node *n);
 int ir_node_post(struct ir_node *n, void (*cb)(struct ir_loop *, void *), void *arg);
 
 struct ir_loop *ir_node_loop(struct ir_node *n);
+/* The slice of a function instance (NULL for an entry); valid until
+ * ir_node_stop(). */
+const struct ir_node_slice *ir_node_slice(const struct ir_node *n);
 struct ir_ccc *ir_node_ccc(struct ir_node *n);
 /* This instance's id ("" before registration) and its numeric form (the
  * 64-bit hex after the last '-': frames' origin for an entry). */
@@ -152,15 +175,12 @@ bool ir_node_owns(struct ir_node *n, const char *name, uint64_t req, uint32_t ep
 /* CLOCK_MONOTONIC ns for a CLOCK_REALTIME deadline (0 stays 0). */
 uint64_t ir_node_mono(uint64_t deadline_rt);
 
+/* The error body of a failed request, as the entry answers it and as an
+ * ERROR frame carries it: {"function":@fn,"status":@status,"error":@msg}
+ * (no "function" when @fn is NULL).  malloc()ed; NULL when out of memory. */
+char *ir_node_error_json(const char *fn, int status, const char *msg);
+
 /* The numeric id after the last '-' of an instance id (0 when none). */
 uint64_t ir_node_id_num(const char *id);
-
-struct ir_node_stats {
-	uint64_t frames_in, data_in, results_in, acks_in, dup_acks;
-	uint64_t sent, resent, undelivered, expired;
-	uint64_t peers_lost, suspects_reported, bad_frames;
-	uint32_t suspects;
-};
-void ir_node_stats(struct ir_node *n, struct ir_node_stats *s);
 
 #endif
